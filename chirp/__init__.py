@@ -1,0 +1,1 @@
+"""Chirp: a Twitter-like GraphQL backend."""

