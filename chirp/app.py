@@ -1,0 +1,114 @@
+"""The Starlette app: ``/graphql``, ``/healthz`` and ``/readyz``.
+
+``create_app(settings)`` opens its own :class:`Runtime` in the lifespan;
+``create_app(runtime=...)`` borrows one that the caller owns (tests share one
+runtime across many apps).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.schema.exceptions import InvalidOperationTypeError
+
+from chirp.config import Settings
+from chirp.context import Context, bearer_token
+from chirp.request_id import RequestIdMiddleware
+from chirp.runtime import Runtime, open_runtime
+from chirp.schema import schema
+
+log = logging.getLogger(__name__)
+
+#: A dependency that does not answer a trivial query within this is not ready.
+READY_CHECK_TIMEOUT_SECONDS = 2.0
+
+
+class ChirpGraphQL(GraphQL[Context, None]):
+    async def execute_single(
+        self, request: Any, request_adapter: AsyncHTTPRequestAdapter, *args: Any, **kwargs: Any
+    ) -> Any:
+        """A mutation over GET is 405, as the GraphQL-over-HTTP spec asks (not 400)."""
+        try:
+            return await super().execute_single(request, request_adapter, *args, **kwargs)
+        except HTTPException as exc:
+            if isinstance(exc.__cause__, InvalidOperationTypeError):
+                raise HTTPException(405, exc.reason) from exc
+            raise
+
+    async def get_context(
+        self, request: Request | WebSocket, response: Response | WebSocket
+    ) -> Context:
+        rt: Runtime = request.app.state.runtime
+        return Context(
+            rt=rt,
+            request=request,
+            response=response if isinstance(response, Response) else None,
+            token=bearer_token(request.headers.get("authorization")),
+        )
+
+
+async def healthz(_request: Request) -> Response:
+    """The process is alive (no dependency is checked)."""
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    """Postgres, Redis and the graph each answer; 503 naming those that do not."""
+    rt: Runtime = request.app.state.runtime
+    checks: dict[str, Callable[[], Awaitable[Any]]] = {
+        "postgres": lambda: rt.db.fetchval("SELECT 1"),
+        "redis": rt.redis.ping,
+        "graph": rt.graph.ping,
+    }
+    results = await asyncio.gather(*(_check(name, fn) for name, fn in checks.items()))
+    status = dict(results)
+    ready = all(value == "ok" for value in status.values())
+    return JSONResponse(
+        {"status": "ready" if ready else "unavailable", "checks": status},
+        status_code=200 if ready else 503,
+    )
+
+
+async def _check(name: str, probe: Callable[[], Awaitable[Any]]) -> tuple[str, str]:
+    try:
+        await asyncio.wait_for(probe(), READY_CHECK_TIMEOUT_SECONDS)
+    except Exception as exc:  # any failure means not ready; say which kind
+        log.warning("readiness check %s failed: %r", name, exc)
+        return name, f"unavailable ({type(exc).__name__})"
+    return name, "ok"
+
+
+def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if runtime is not None:
+            app.state.runtime = runtime
+            yield
+            return
+        async with open_runtime(settings or Settings()) as rt:
+            app.state.runtime = rt
+            yield
+
+    graphql = ChirpGraphQL(schema, graphql_ide="graphiql")
+    return Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+        ],
+        middleware=[Middleware(RequestIdMiddleware)],
+        lifespan=lifespan,
+    )

@@ -1,0 +1,83 @@
+"""The Strawberry schema: one module per domain, merged into Query and Mutation."""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import (
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.tools import merge_types
+from strawberry.types import ExecutionResult
+
+from chirp.resolvers import nodes
+from chirp.schema.errors import coded, log_unexpected
+from chirp.schema.node import Node
+from chirp.schema.tweets import Tweet, TweetMutation, TweetQuery
+from chirp.schema.users import User, UserMutation, UserQuery
+
+#: Guards against abusive documents. Depth 12 fits every screen of a client
+#: (and GraphiQL's introspection); 5,000 tokens and 30 aliases are far above
+#: real queries but stop amplification attacks before any resolver runs.
+MAX_QUERY_DEPTH = 12
+MAX_QUERY_TOKENS = 5_000
+MAX_QUERY_ALIASES = 30
+#: Distinct documents whose parse and validation results are kept; clients
+#: send a small fixed set of documents, so a few hundred covers them.
+DOCUMENT_CACHE_SIZE = 512
+
+SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schema.graphql"
+
+
+@strawberry.type
+class NodeQuery:
+    node: Node | None = strawberry.field(
+        resolver=nodes.node, description="Any object by its global id."
+    )
+
+
+Query = merge_types("Query", (UserQuery, TweetQuery, NodeQuery))
+Mutation = merge_types("Mutation", (UserMutation, TweetMutation))
+
+
+class ChirpSchema(strawberry.Schema):
+    async def execute(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+        """Give every error its code. Done here, not in an extension hook, because
+        some errors (syntax errors) are raised through the operation hooks and
+        only turned into a result by ``execute`` itself."""
+        result = await super().execute(*args, **kwargs)
+        if result.errors:
+            result.errors = [coded(error) for error in result.errors]
+        return result
+
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        """Log only what is a bug; client errors are expected and not worth a traceback."""
+        log_unexpected(errors)
+
+
+schema = ChirpSchema(
+    query=Query,
+    mutation=Mutation,
+    types=[User, Tweet],
+    # Factories: Strawberry builds fresh extensions per operation (the caches
+    # themselves are shared at module level).
+    extensions=[
+        partial(MaxTokensLimiter, max_token_count=MAX_QUERY_TOKENS),
+        partial(ParserCache, maxsize=DOCUMENT_CACHE_SIZE),
+        partial(QueryDepthLimiter, max_depth=MAX_QUERY_DEPTH),
+        partial(MaxAliasesLimiter, max_alias_count=MAX_QUERY_ALIASES),
+        partial(ValidationCache, maxsize=DOCUMENT_CACHE_SIZE),
+    ],
+)
+
+
+def printed_schema() -> str:
+    return schema.as_str() + "\n"

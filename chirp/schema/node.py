@@ -1,0 +1,10 @@
+"""The Relay ``Node`` interface: anything fetchable by its global id."""
+
+from __future__ import annotations
+
+import strawberry
+
+
+@strawberry.interface(description="An object with a global id, fetchable with `node(id)`.")
+class Node:
+    id: strawberry.ID = strawberry.field(description="Opaque global id; do not parse it.")

@@ -1,0 +1,47 @@
+"""Helpers for tests that talk GraphQL to the app."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+SIGN_UP = """
+mutation SignUp($handle: String!, $password: String!, $displayName: String) {
+  signUp(handle: $handle, password: $password, displayName: $displayName) {
+    token
+    user { id handle displayName }
+  }
+}
+"""
+PASSWORD = "correct horse battery"
+
+
+async def gql(
+    http: httpx.AsyncClient,
+    query: str,
+    variables: dict[str, Any] | None = None,
+    *,
+    token: str | None = None,
+) -> dict[str, Any]:
+    """POST a GraphQL document; return the decoded body (data and errors)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    response = await http.post(
+        "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def error_codes(body: dict[str, Any]) -> list[str]:
+    return [error["extensions"]["code"] for error in body.get("errors", [])]
+
+
+async def sign_up(
+    http: httpx.AsyncClient, handle: str, password: str = PASSWORD
+) -> tuple[str, dict[str, Any]]:
+    """Create an account through the API; return its token and user."""
+    body = await gql(http, SIGN_UP, {"handle": handle, "password": password})
+    assert "errors" not in body, body
+    payload = body["data"]["signUp"]
+    return payload["token"], payload["user"]
