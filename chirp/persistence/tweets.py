@@ -1,0 +1,295 @@
+"""Tweets, retweets, likes, hashtags and mentions in Postgres.
+
+Writes that change a counter do it in the same statement as the row they
+count (one round trip, atomic, exact under concurrency: the counter update
+re-reads the latest row version under its row lock). Deleting is the
+exception: it touches several counters that may share rows, which one
+statement cannot update twice, so it runs as a short transaction.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from chirp.persistence.postgres import Database, Executor
+from chirp.persistence.users import UserRecord, user_from_row
+
+_COLUMNS = (
+    "id, author_id, text, reply_to_id, quote_of_id, retweet_of_id, hashtags, "
+    "like_count, retweet_count, reply_count, created_at"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TweetRecord:
+    id: int
+    author_id: int
+    text: str
+    reply_to_id: int | None
+    quote_of_id: int | None
+    retweet_of_id: int | None
+    hashtags: tuple[str, ...]
+    like_count: int
+    retweet_count: int
+    reply_count: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DeletedTweets:
+    """The deleted tweet and the retweets of it that went with it."""
+
+    tweet: TweetRecord
+    retweet_ids: tuple[int, ...]
+
+
+class MissingReference(Exception):
+    """A referenced tweet (reply target, quote, retweet, like) does not exist."""
+
+
+def _tweet(row: asyncpg.Record) -> TweetRecord:
+    return TweetRecord(
+        id=row["id"],
+        author_id=row["author_id"],
+        text=row["text"],
+        reply_to_id=row["reply_to_id"],
+        quote_of_id=row["quote_of_id"],
+        retweet_of_id=row["retweet_of_id"],
+        hashtags=tuple(row["hashtags"]),
+        like_count=row["like_count"],
+        retweet_count=row["retweet_count"],
+        reply_count=row["reply_count"],
+        created_at=row["created_at"],
+    )
+
+
+_INSERT_TWEET = f"""
+WITH new AS (
+    INSERT INTO tweets (id, author_id, text, reply_to_id, quote_of_id, hashtags)
+    VALUES ($1, $2, $3, $4, $5, $6::text[])
+    RETURNING {_COLUMNS}
+), tags AS (
+    INSERT INTO tweet_hashtags (tag, tweet_id) SELECT tag, $1 FROM unnest($6::text[]) AS tag
+), mentioned AS (
+    INSERT INTO tweet_mentions (tweet_id, user_id, position)
+    SELECT $1, user_id, ord - 1 FROM unnest($7::bigint[]) WITH ORDINALITY AS m(user_id, ord)
+), author AS (
+    UPDATE users SET tweet_count = tweet_count + 1 WHERE id = $2
+), parent AS (
+    UPDATE tweets SET reply_count = reply_count + 1 WHERE id = $4
+)
+SELECT {_COLUMNS} FROM new
+"""
+
+
+async def insert_tweet(
+    db: Executor,
+    *,
+    tweet_id: int,
+    author_id: int,
+    text: str,
+    reply_to_id: int | None,
+    quote_of_id: int | None,
+    hashtags: Sequence[str],
+    mention_ids: Sequence[int],
+) -> TweetRecord:
+    try:
+        row = await db.fetchrow(
+            _INSERT_TWEET,
+            tweet_id,
+            author_id,
+            text,
+            reply_to_id,
+            quote_of_id,
+            list(hashtags),
+            list(mention_ids),
+        )
+    except asyncpg.ForeignKeyViolationError:
+        raise MissingReference() from None
+    assert row is not None
+    return _tweet(row)
+
+
+_RETWEET = f"""
+WITH new AS (
+    INSERT INTO tweets (id, author_id, text, retweet_of_id) VALUES ($1, $2, '', $3)
+    ON CONFLICT (author_id, retweet_of_id) WHERE retweet_of_id IS NOT NULL DO NOTHING
+    RETURNING id
+), author AS (
+    UPDATE users SET tweet_count = tweet_count + (SELECT count(*) FROM new) WHERE id = $2
+)
+UPDATE tweets SET retweet_count = retweet_count + (SELECT count(*) FROM new)
+WHERE id = $3 RETURNING {_COLUMNS}, (SELECT id FROM new) AS retweet_id
+"""
+
+_UNDO_RETWEET = f"""
+WITH gone AS (
+    DELETE FROM tweets WHERE author_id = $1 AND retweet_of_id = $2 RETURNING id
+), author AS (
+    UPDATE users SET tweet_count = tweet_count - (SELECT count(*) FROM gone) WHERE id = $1
+)
+UPDATE tweets SET retweet_count = retweet_count - (SELECT count(*) FROM gone)
+WHERE id = $2 RETURNING {_COLUMNS}, (SELECT id FROM gone) AS retweet_id
+"""
+
+
+async def retweet(
+    db: Executor, *, retweet_id: int, user_id: int, tweet_id: int
+) -> tuple[TweetRecord, int | None]:
+    """Retweet once; return the original and the new retweet's id (None if it existed)."""
+    try:
+        row = await db.fetchrow(_RETWEET, retweet_id, user_id, tweet_id)
+    except asyncpg.ForeignKeyViolationError:
+        raise MissingReference() from None
+    if row is None:
+        raise MissingReference()
+    return _tweet(row), row["retweet_id"]
+
+
+async def undo_retweet(
+    db: Executor, *, user_id: int, tweet_id: int
+) -> tuple[TweetRecord | None, int | None]:
+    """Remove the user's retweet; return the original and the removed id (None if none)."""
+    row = await db.fetchrow(_UNDO_RETWEET, user_id, tweet_id)
+    return (_tweet(row), row["retweet_id"]) if row else (None, None)
+
+
+_LIKE = f"""
+WITH new AS (
+    INSERT INTO likes (user_id, tweet_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1
+)
+UPDATE tweets SET like_count = like_count + (SELECT count(*) FROM new)
+WHERE id = $2 RETURNING {_COLUMNS}, (SELECT count(*) FROM new) AS changed
+"""
+
+_UNLIKE = f"""
+WITH gone AS (DELETE FROM likes WHERE user_id = $1 AND tweet_id = $2 RETURNING 1)
+UPDATE tweets SET like_count = like_count - (SELECT count(*) FROM gone)
+WHERE id = $2 RETURNING {_COLUMNS}, (SELECT count(*) FROM gone) AS changed
+"""
+
+
+async def like(db: Executor, *, user_id: int, tweet_id: int) -> tuple[TweetRecord, bool]:
+    """Like once; return the tweet and whether this call added the like."""
+    try:
+        row = await db.fetchrow(_LIKE, user_id, tweet_id)
+    except asyncpg.ForeignKeyViolationError:
+        raise MissingReference() from None
+    if row is None:
+        raise MissingReference()
+    return _tweet(row), bool(row["changed"])
+
+
+async def unlike(db: Executor, *, user_id: int, tweet_id: int) -> tuple[TweetRecord, bool]:
+    row = await db.fetchrow(_UNLIKE, user_id, tweet_id)
+    if row is None:
+        raise MissingReference()
+    return _tweet(row), bool(row["changed"])
+
+
+async def delete_tweet(db: Database, *, tweet_id: int) -> DeletedTweets | None:
+    """Delete a tweet and the retweets of it, keeping every counter exact."""
+    async with db.transaction() as tx:
+        retweets = await tx.fetch(
+            "DELETE FROM tweets WHERE retweet_of_id = $1 RETURNING id, author_id", tweet_id
+        )
+        row = await tx.fetchrow(f"DELETE FROM tweets WHERE id = $1 RETURNING {_COLUMNS}", tweet_id)
+        if row is None:
+            return None
+        tweet = _tweet(row)
+        per_author = Counter(r["author_id"] for r in retweets)
+        per_author[tweet.author_id] += 1
+        await tx.execute(
+            "UPDATE users u SET tweet_count = u.tweet_count - d.n "
+            "FROM unnest($1::bigint[], $2::int[]) AS d(id, n) WHERE u.id = d.id",
+            list(per_author),
+            list(per_author.values()),
+        )
+        if tweet.reply_to_id or tweet.retweet_of_id:
+            await tx.execute(
+                "UPDATE tweets SET reply_count = reply_count - (id IS NOT DISTINCT FROM $1)::int, "
+                "retweet_count = retweet_count - (id IS NOT DISTINCT FROM $2)::int "
+                "WHERE id IN ($1, $2)",
+                tweet.reply_to_id,
+                tweet.retweet_of_id,
+            )
+        return DeletedTweets(tweet=tweet, retweet_ids=tuple(r["id"] for r in retweets))
+
+
+async def tweets_by_ids(db: Executor, tweet_ids: Sequence[int]) -> list[TweetRecord]:
+    rows = await db.fetch(
+        f"SELECT {_COLUMNS} FROM tweets WHERE id = ANY($1::bigint[])", list(tweet_ids)
+    )
+    return [_tweet(row) for row in rows]
+
+
+async def tweet_by_id(db: Executor, tweet_id: int) -> TweetRecord | None:
+    row = await db.fetchrow(f"SELECT {_COLUMNS} FROM tweets WHERE id = $1", tweet_id)
+    return _tweet(row) if row else None
+
+
+_PAGES = f"""
+SELECT k.key AS page_key, t.*
+FROM unnest($1::bigint[]) AS k(key)
+CROSS JOIN LATERAL (
+    SELECT {_COLUMNS} FROM tweets
+    WHERE {{column}} = k.key AND ($2::bigint IS NULL OR id < $2)
+    ORDER BY id DESC LIMIT $3
+) AS t
+"""
+#: Lists of tweets that can be paged per key, and the indexed column keying them.
+PAGE_COLUMNS = {"author": "author_id", "replies": "reply_to_id"}
+
+
+async def tweet_pages(
+    db: Executor, *, by: str, keys: Sequence[int], before_id: int | None, limit: int
+) -> dict[int, list[TweetRecord]]:
+    """Newest-first pages of tweets for many keys (authors, parents) in one query."""
+    column = PAGE_COLUMNS[by]
+    rows = await db.fetch(_PAGES.format(column=column), list(keys), before_id, limit)
+    pages: dict[int, list[TweetRecord]] = {key: [] for key in keys}
+    for row in rows:
+        pages[row["page_key"]].append(_tweet(row))
+    return pages
+
+
+async def viewer_flags(
+    db: Executor, *, viewer_id: int, tweet_ids: Sequence[int]
+) -> dict[int, tuple[bool, bool]]:
+    """(liked, retweeted) by the viewer for each tweet, in one query."""
+    rows = await db.fetch(
+        """
+        SELECT t.id,
+               EXISTS (SELECT 1 FROM likes WHERE user_id = $1 AND tweet_id = t.id) AS liked,
+               EXISTS (SELECT 1 FROM tweets r WHERE r.author_id = $1 AND r.retweet_of_id = t.id)
+                   AS retweeted
+        FROM unnest($2::bigint[]) AS t(id)
+        """,
+        viewer_id,
+        list(tweet_ids),
+    )
+    return {row["id"]: (row["liked"], row["retweeted"]) for row in rows}
+
+
+async def mentions_by_tweet_ids(
+    db: Executor, tweet_ids: Sequence[int]
+) -> dict[int, list[UserRecord]]:
+    """Mentioned users of each tweet, in order of appearance, with their rows."""
+    rows = await db.fetch(
+        """
+        SELECT m.tweet_id, u.id, u.handle, u.display_name, u.bio, u.created_at, u.tweet_count
+        FROM tweet_mentions m JOIN users u ON u.id = m.user_id
+        WHERE m.tweet_id = ANY($1::bigint[])
+        ORDER BY m.tweet_id, m.position
+        """,
+        list(tweet_ids),
+    )
+    mentions: dict[int, list[UserRecord]] = {}
+    for row in rows:
+        mentions.setdefault(row["tweet_id"], []).append(user_from_row(row))
+    return mentions
