@@ -1,0 +1,239 @@
+"""The benchmark harness: its pure parts, the load generator, and end-to-end runs.
+
+The end-to-end runs are short (1 s measured per side) and only check that the
+harness produces a well-formed report with both sides; they say nothing about
+performance.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+from typing import Any
+
+import pytest
+
+import bench
+from bench import scenarios
+from bench.cli import EXIT_SERVER_FAILED, build_parser
+from bench.graphql import graphql_check, graphql_request
+from bench.loadgen import LoadResult, encode_request, run_async, run_load
+from bench.scenario import Request
+from bench.stats import percentile, ratio, summarize
+
+#: Settings for end-to-end runs: long enough for a few hundred requests, short
+#: enough that two server starts plus both runs stay within seconds.
+E2E_ARGS = ["--duration", "1", "--warmup", "0.5", "--concurrency", "4"]
+SIDE_KEYS = {"requests", "rps", "p50_ms", "p90_ms", "p99_ms", "max_ms", "mean_ms", "errors"}
+
+
+# --- pure parts ---------------------------------------------------------------------------
+
+
+def test_percentile_is_nearest_rank() -> None:
+    values = list(range(1, 101))
+    assert percentile(values, 50) == 50
+    assert percentile(values, 99) == 99
+    assert percentile(values, 100) == 100
+    assert percentile(values, 0) == 1
+    assert percentile([7.0], 99) == 7.0
+    # 10 samples: p99 is the largest, p90 the ninth (an observed value, not interpolated)
+    ten = [float(v) for v in range(10, 110, 10)]
+    assert percentile(ten, 99) == 100.0
+    assert percentile(ten, 90) == 90.0
+    assert percentile(ten, 50) == 50.0
+
+
+@pytest.mark.parametrize("bad", [-1, 100.5])
+def test_percentile_rejects_out_of_range(bad: float) -> None:
+    with pytest.raises(ValueError):
+        percentile([1, 2, 3], bad)
+
+
+def test_percentile_of_nothing_is_an_error() -> None:
+    with pytest.raises(ValueError):
+        percentile([], 50)
+
+
+def test_summary_shape_and_units() -> None:
+    result = LoadResult(
+        latencies_ns=[3_000_000, 1_000_000, 2_000_000, 4_000_000],
+        errors=1,
+        window_s=2.0,
+        cpu_s={"client": 0.5, "machine": 3.0},
+    )
+    summary = summarize(result)
+    assert SIDE_KEYS <= summary.keys()
+    assert summary["requests"] == 4
+    assert summary["rps"] == 2.0
+    assert summary["p50_ms"] == 2.0
+    assert summary["p99_ms"] == 4.0
+    assert summary["mean_ms"] == 2.5
+    assert summary["errors"] == 1
+    assert summary["client_cpu_cores"] == 0.25
+    assert summary["machine_cpu_cores"] == 1.5
+    json.dumps(summary)  # serialisable as is
+
+
+def test_summary_of_an_empty_window() -> None:
+    summary = summarize(LoadResult([], errors=0, window_s=1.0, cpu_s={"machine": None}))
+    assert summary["requests"] == 0
+    assert summary["p50_ms"] is None
+    assert summary["machine_cpu_cores"] is None
+
+
+def test_ratio_is_chirp_over_baseline() -> None:
+    chirp = {"rps": 500.0, "p50_ms": 4.0, "p99_ms": 12.0}
+    baseline = {"rps": 1000.0, "p50_ms": 2.0, "p99_ms": 4.0}
+    assert ratio(chirp, baseline) == {"rps": 0.5, "p50": 2.0, "p99": 3.0}
+    assert ratio(chirp, {"rps": 0.0, "p50_ms": None, "p99_ms": 4.0})["rps"] is None
+
+
+def test_encode_request() -> None:
+    request = graphql_request("{ viewer { id } }", token="t0k")
+    wire = encode_request(request, "127.0.0.1:8000")
+    head, body = wire.split(b"\r\n\r\n", 1)
+    lines = head.decode().split("\r\n")
+    assert lines[0] == "POST /graphql HTTP/1.1"
+    assert "Host: 127.0.0.1:8000" in lines
+    assert "Authorization: Bearer t0k" in lines
+    assert f"Content-Length: {len(body)}" in lines
+    assert json.loads(body) == {"query": "{ viewer { id } }"}
+    with pytest.raises(ValueError):
+        encode_request(Request("GET", "/", {"X-Evil": "a\r\nInjected: 1"}), "h")
+
+
+def test_graphql_check() -> None:
+    check = graphql_check("viewer")
+    assert check(200, b'{"data":{"viewer":{"id":"1"}}}') is None
+    assert "HTTP 500" in (check(500, b"oops") or "")
+    assert "GraphQL errors" in (check(200, b'{"data":null,"errors":[{"message":"no"}]}') or "")
+    assert "viewer is null" in (check(200, b'{"data":{"viewer":null}}') or "")
+    assert "not JSON" in (check(200, b"<html>") or "")
+
+
+def test_registry_has_viewer_with_an_importable_baseline() -> None:
+    scenario = scenarios.get("viewer")
+    module, _, attr = scenario.baseline_app.partition(":")
+    assert callable(getattr(importlib.import_module(module), attr))
+    with pytest.raises(KeyError):
+        scenarios.get("no-such-scenario")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["viewer", "--duration", "0"],
+        ["viewer", "--duration", "100000"],
+        ["viewer", "--concurrency", "0"],
+        ["viewer", "--concurrency", "100000"],
+        ["nope"],
+    ],
+)
+def test_parser_rejects_unbounded_load(argv: list[str]) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(argv)
+
+
+def test_parser_defaults() -> None:
+    args: argparse.Namespace = build_parser().parse_args(["viewer"])
+    assert (args.duration, args.warmup, args.concurrency) == (10.0, 2.0, 32)
+
+
+# --- load generator against a tiny local server ---------------------------------------------
+
+
+async def _flaky_server_then_load() -> LoadResult:
+    """A server answering 200, 500, then 200 with ``Connection: close``, in turn."""
+    served = 0
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal served
+        try:
+            while await reader.readuntil(b"\r\n\r\n"):
+                served += 1
+                status, close = [(200, False), (500, False), (200, True)][served % 3]
+                reason = "OK" if status == 200 else "Internal Server Error"
+                connection = "close" if close else "keep-alive"
+                head = f"HTTP/1.1 {status} {reason}\r\nContent-Length: 2\r\n"
+                writer.write(f"{head}Connection: {connection}\r\n\r\nok".encode())
+                await writer.drain()
+                if close:
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        return await run_load(
+            "127.0.0.1",
+            port,
+            [Request("GET", "/")],
+            lambda status, body: None if status == 200 else f"HTTP {status}",
+            concurrency=3,
+            warmup_s=0.1,
+            duration_s=0.5,
+        )
+
+
+def test_load_generator_counts_errors_and_survives_closed_connections() -> None:
+    result = run_async(_flaky_server_then_load)
+    requests = len(result.latencies_ns)
+    assert requests > 30
+    # one response in three is a 500; closed connections are reopened, not errors
+    assert requests / 3 - 5 <= result.errors <= requests / 3 + 5
+    assert result.error_samples and result.error_samples[0] == "HTTP 500"
+    client_cpu = result.cpu_s["client"]
+    assert client_cpu is not None and client_cpu >= 0
+
+
+# --- end to end -----------------------------------------------------------------------------
+
+
+def _run(capsys: pytest.CaptureFixture[str], argv: list[str]) -> tuple[int, str, str]:
+    code = bench.main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _assert_complete_report(report: dict[str, Any], scenario: str) -> None:
+    assert report["scenario"] == scenario
+    for side in ("chirp", "baseline"):
+        assert SIDE_KEYS <= report[side].keys(), side
+        assert report[side]["requests"] > 0, side
+        assert report[side]["errors"] == 0, side
+    assert report["ratio"]["rps"] is not None and report["ratio"]["rps"] > 0
+    assert report["env"]["cpu_count"] >= 1
+
+
+@pytest.mark.timeout(60)
+def test_harness_end_to_end_against_two_baselines(capsys: pytest.CaptureFixture[str]) -> None:
+    """The whole harness (processes, readiness, setup, load, report) without Chirp."""
+    app = scenarios.get("viewer").baseline_app
+    code, out, err = _run(capsys, ["viewer", *E2E_ARGS, "--chirp-app", app])
+    assert code == 0, err
+    _assert_complete_report(json.loads(out), "viewer")
+
+
+@pytest.mark.timeout(60)
+def test_a_server_that_fails_to_start_is_reported(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _run(capsys, ["viewer", *E2E_ARGS, "--chirp-app", "no_such_module:app"])
+    assert code == EXIT_SERVER_FAILED
+    assert out == ""
+    assert "no_such_module" in err  # the server's own output is shown
+
+
+@pytest.mark.timeout(120)
+def test_viewer_end_to_end_against_chirp(capsys: pytest.CaptureFixture[str]) -> None:
+    """``chirp bench viewer`` against the real server, embedded mode."""
+    pytest.importorskip("chirp.app")
+    code, out, err = _run(capsys, ["viewer", *E2E_ARGS])
+    assert code == 0, err
+    report = json.loads(out)
+    _assert_complete_report(report, "viewer")
+    assert report["env"]["mode"] in ("embedded", "external", "mixed")
