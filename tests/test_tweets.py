@@ -119,9 +119,7 @@ async def test_replies_and_quotes_link_their_targets(client: httpx.AsyncClient) 
     assert seen["replies"]["edges"] == [{"node": {"id": reply["id"]}}]
 
 
-async def test_unknown_reply_target_is_not_found(
-    client: httpx.AsyncClient, clean: Runtime
-) -> None:
+async def test_unknown_reply_target_is_not_found(client: httpx.AsyncClient, clean: Runtime) -> None:
     token, _ = await sign_up(client, "author")
     gone = await post(client, token, "soon gone")
     await gql(client, DELETE, {"id": gone["id"]}, token=token)
@@ -219,9 +217,7 @@ async def test_only_the_author_may_delete(client: httpx.AsyncClient, clean: Runt
     author, _ = await sign_up(client, "author")
     other, _ = await sign_up(client, "other")
     tweet = await post(client, author, "mine")
-    assert error_codes(await gql(client, DELETE, {"id": tweet["id"]}, token=other)) == [
-        "FORBIDDEN"
-    ]
+    assert error_codes(await gql(client, DELETE, {"id": tweet["id"]}, token=other)) == ["FORBIDDEN"]
     assert await tweet_rows(clean) == 1
     assert error_codes(await gql(client, DELETE, {"id": tweet["id"]})) == ["UNAUTHENTICATED"]
 

@@ -65,12 +65,8 @@ class EmbeddedServers:
 
     def stop(self) -> None:
         """Stop the servers this object started; each step runs even if one fails."""
-        redis_server, postgres, self._redis, self._postgres = (
-            self._redis,
-            self._postgres,
-            None,
-            None,
-        )
+        redis_server, postgres = self._redis, self._postgres
+        self._redis = self._postgres = None
         with contextlib.ExitStack() as steps:
             steps.callback(self.unlock)
             if postgres is not None:
