@@ -74,9 +74,10 @@ class Page(Generic[T]):
     edges: list[Edge[T]]
     page_info: PageInfo
 
-    @property
-    def nodes(self) -> list[T]:
-        return [edge.node for edge in self.edges]
+    @classmethod
+    def of(cls, edges: list[Edge[T]], *, has_next_page: bool) -> Page[T]:
+        end_cursor = edges[-1].cursor if edges else None
+        return cls(edges=edges, page_info=PageInfo(has_next_page, end_cursor))
 
     @classmethod
     def from_rows(
@@ -84,10 +85,4 @@ class Page(Generic[T]):
     ) -> Page[T]:
         """Build a page from up to ``first + 1`` rows; the extra one means "more"."""
         edges = [Edge(encode_cursor(*key(row)), row) for row in rows[:first]]
-        return cls(
-            edges=edges,
-            page_info=PageInfo(
-                has_next_page=len(rows) > first,
-                end_cursor=edges[-1].cursor if edges else None,
-            ),
-        )
+        return cls.of(edges, has_next_page=len(rows) > first)

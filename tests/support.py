@@ -6,6 +6,10 @@ from typing import Any
 
 import httpx
 
+from chirp.persistence import users
+from chirp.persistence.users import UserRecord
+from chirp.runtime import Runtime
+
 SIGN_UP = """
 mutation SignUp($handle: String!, $password: String!, $displayName: String) {
   signUp(handle: $handle, password: $password, displayName: $displayName) {
@@ -45,3 +49,18 @@ async def sign_up(
     assert "errors" not in body, body
     payload = body["data"]["signUp"]
     return payload["token"], payload["user"]
+
+
+async def create_users(rt: Runtime, handles: list[str]) -> list[UserRecord]:
+    """Accounts for test setup, without paying for an argon2 hash each (they
+    cannot log in with PASSWORD; use ``sign_up`` for accounts that must)."""
+    return [
+        await users.insert_user(
+            rt.db,
+            user_id=rt.ids.next_id(),
+            handle=handle,
+            display_name=handle,
+            password_hash="$argon2id$not-a-real-hash",
+        )
+        for handle in handles
+    ]

@@ -15,8 +15,9 @@ from typing import Final
 from chirp.graph import cypher
 from chirp.graph.drivers import GraphDriver
 
-#: Largest page of followers/following: the API rejects ``first`` above 100.
-MAX_PAGE_SIZE: Final = 100
+#: Largest page of followers/following: the API rejects ``first`` above 100,
+#: and asks for one row more to learn whether another page follows.
+MAX_PAGE_SIZE: Final = 101
 #: Largest page of follower ids for a fan-out walk: an author below the
 #: celebrity threshold (10,000 followers by default) is walked in one or two
 #: pages, and a page still fits easily in memory and in one response.

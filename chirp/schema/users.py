@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 
 from chirp.persistence.users import UserRecord
-from chirp.resolvers import accounts, tweets, users
+from chirp.resolvers import accounts, follows, tweets, users
 from chirp.schema.node import Node
 from chirp.schema.pagination import Connection
 
@@ -27,7 +27,21 @@ class User(Node):
     display_name: str = strawberry.field(description="Name shown next to the handle.")
     bio: str = strawberry.field(description="Profile text, at most 160 characters.")
     created_at: datetime = strawberry.field(description="When the account was created.")
+    follower_count: int = strawberry.field(resolver=follows.follower_count)
+    following_count: int = strawberry.field(resolver=follows.following_count)
     tweet_count: int = strawberry.field(description="Tweets and retweets.")
+    viewer_follows: bool = strawberry.field(
+        resolver=follows.viewer_follows, description="Whether the viewer follows this user."
+    )
+    follows_viewer: bool = strawberry.field(
+        resolver=follows.follows_viewer, description="Whether this user follows the viewer."
+    )
+    followers: Connection[User] = strawberry.field(
+        resolver=follows.followers, description="Who follows this user, newest follow first."
+    )
+    following: Connection[User] = strawberry.field(
+        resolver=follows.following, description="Whom this user follows, newest follow first."
+    )
     tweets: Connection[TweetType] = strawberry.field(
         resolver=tweets.user_tweets, description="Their tweets and retweets, newest first."
     )
@@ -53,6 +67,11 @@ class UserQuery:
         resolver=users.user,
         description="A user by handle (case-insensitive, leading @ optional).",
     )
+    who_to_follow: list[User] = strawberry.field(
+        resolver=follows.who_to_follow,
+        description="People followed by people you follow, most shared first; "
+        "the most followed users when you follow nobody.",
+    )
 
 
 @strawberry.type
@@ -66,6 +85,12 @@ class UserMutation:
     )
     log_out: bool = strawberry.field(
         resolver=accounts.log_out, description="Revoke the token this request was sent with."
+    )
+    follow: User = strawberry.field(
+        resolver=follows.follow, description="Idempotent. Returns the followed user."
+    )
+    unfollow: User = strawberry.field(
+        resolver=follows.unfollow, description="Idempotent. Returns the unfollowed user."
     )
     update_profile: User = strawberry.field(
         resolver=users.update_profile,
