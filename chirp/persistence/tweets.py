@@ -261,14 +261,18 @@ async def tweet_pages(
 async def viewer_flags(
     db: Executor, *, viewer_id: int, tweet_ids: Sequence[int]
 ) -> dict[int, tuple[bool, bool]]:
-    """(liked, retweeted) by the viewer for each tweet, in one query."""
+    """(liked, retweeted) by the viewer for each tweet, in one query.
+
+    One index probe per tweet and relation, so the cost follows the page, not
+    how many likes or retweets the viewer has made.
+    """
     rows = await db.fetch(
         """
-        SELECT t.id,
-               EXISTS (SELECT 1 FROM likes WHERE user_id = $1 AND tweet_id = t.id) AS liked,
-               EXISTS (SELECT 1 FROM tweets r WHERE r.author_id = $1 AND r.retweet_of_id = t.id)
-                   AS retweeted
+        SELECT t.id, l.tweet_id IS NOT NULL AS liked, r.id IS NOT NULL AS retweeted
         FROM unnest($2::bigint[]) AS t(id)
+        LEFT JOIN likes l ON l.user_id = $1 AND l.tweet_id = t.id
+        LEFT JOIN tweets r
+            ON r.author_id = $1 AND r.retweet_of_id = t.id AND r.retweet_of_id IS NOT NULL
         """,
         viewer_id,
         list(tweet_ids),
