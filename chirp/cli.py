@@ -1,10 +1,11 @@
-"""``chirp serve | migrate | bench``."""
+"""``chirp serve | migrate | seed | bench``."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import sys
+from pathlib import Path
 
 from chirp.config import Settings
 from chirp.persistence.embedded import DataDirInUse, EmbeddedServers
@@ -54,11 +55,76 @@ def _migrate(settings: Settings) -> int:
     return 0
 
 
+def _seed(settings: Settings, args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from chirp.runtime import open_runtime
+    from chirp.seed.load import SeedError, SeedSummary, seed_reed98, seed_synthetic
+
+    console = Console(stderr=True)
+
+    async def run() -> SeedSummary:
+        async with open_runtime(settings) as rt:
+            if args.source == "reed98":
+                return await seed_reed98(
+                    rt, path=args.path, tweets=args.tweets, seed=args.seed, console=console
+                )
+            return await seed_synthetic(
+                rt,
+                users=args.users,
+                celebrities=args.celebrities,
+                follows_per_user=args.follows_per_user,
+                tweets=args.tweets,
+                seed=args.seed,
+                console=console,
+            )
+
+    try:
+        summary = asyncio.run(run())
+    except (DataDirInUse, SeedError) as exc:
+        print(f"chirp: {exc}", file=sys.stderr)
+        return 1
+    print(summary.line())
+    return 0
+
+
+def _add_seed_parser(commands: argparse._SubParsersAction) -> None:
+    from chirp.seed import REED98_PATH, SEED_PASSWORD
+
+    def count(text: str) -> int:
+        value = int(text)
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+        return value
+
+    seed = commands.add_parser(
+        "seed",
+        help="fill an empty database with users, follows and tweets",
+        description="Fill an empty database (refused if user_0 exists). Every seeded "
+        f"user's password is {SEED_PASSWORD!r}.",
+    )
+    sources = seed.add_subparsers(dest="source", required=True)
+    reed98 = sources.add_parser("reed98", help="the socfb-Reed98 friendship graph (962 users)")
+    reed98.add_argument("--path", type=Path, default=REED98_PATH, help="the .edges file")
+    synthetic = sources.add_parser("synthetic", help="a power-law graph with celebrities")
+    synthetic.add_argument("--users", type=count, required=True, help="how many users")
+    synthetic.add_argument(
+        "--celebrities", type=count, required=True, help="how many most-followed users"
+    )
+    synthetic.add_argument(
+        "--follows-per-user", type=count, default=50, help="mean follows per user (default 50)"
+    )
+    for source in (reed98, synthetic):
+        source.add_argument("--tweets", type=count, default=0, help="tweets to add (default 0)")
+        source.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="chirp", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="serve the API (embedded servers unless URLs are set)")
     commands.add_parser("migrate", help="apply pending database migrations")
+    _add_seed_parser(commands)
     commands.add_parser("bench", help="run a benchmark scenario", add_help=False)
     args, rest = parser.parse_known_args(argv)
 
@@ -72,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.log_level)
     if args.command == "serve":
         return _serve(settings)
+    if args.command == "seed":
+        return _seed(settings, args)
     return _migrate(settings)
 
 

@@ -15,6 +15,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: Snowflake ids keep 10 bits for the worker id, so at most 1,024 id minters.
 MAX_WORKER_ID = 1023
+#: Reserved for `chirp seed`, whose ids (minted for past times) must never
+#: collide with those of a running process; processes use 0..1022.
+SEED_WORKER_ID = MAX_WORKER_ID
 
 
 class Settings(BaseSettings):
@@ -45,7 +48,10 @@ class Settings(BaseSettings):
         None, description="Public origin for links (short URLs); defaults to http://HOST:PORT."
     )
     worker_id: int = Field(
-        0, ge=0, le=MAX_WORKER_ID, description="Snowflake worker id, unique per process."
+        0,
+        ge=0,
+        le=SEED_WORKER_ID - 1,
+        description="Snowflake worker id (0-1022), unique per running process.",
     )
     rate_limits: str = Field("on", description="`off` disables rate limits (benchmarks).")
     log_level: str = Field("INFO", description="Python log level.")

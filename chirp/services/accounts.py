@@ -44,7 +44,7 @@ class AuthResult:
 
 
 @cache
-def _hasher() -> PasswordHasher:
+def password_hasher() -> PasswordHasher:
     """argon2id with the RFC 9106 low-memory profile (argon2-cffi's default)."""
     return PasswordHasher()
 
@@ -52,7 +52,7 @@ def _hasher() -> PasswordHasher:
 @cache
 def _decoy_hash() -> str:
     """Verified against for unknown handles, so log-in time does not reveal them."""
-    return _hasher().hash(secrets.token_urlsafe(16))
+    return password_hasher().hash(secrets.token_urlsafe(16))
 
 
 def token_digest(token: str) -> bytes:
@@ -118,7 +118,7 @@ async def sign_up(
     name = handle if display_name is None else _clean_display_name(display_name)
     if await users.user_by_handle(rt.db, handle) is not None:
         raise Conflict(f"The handle {handle!r} is taken.", field="handle")
-    password_hash = await asyncio.to_thread(_hasher().hash, password)
+    password_hash = await asyncio.to_thread(password_hasher().hash, password)
     try:
         user = await users.insert_user(
             rt.db,
@@ -136,14 +136,14 @@ async def log_in(rt: Runtime, *, handle: str, password: str) -> AuthResult:
     found = await users.credentials_by_handle(rt.db, normalize_handle(handle))
     stored_hash = found[1] if found else _decoy_hash()
     try:
-        await asyncio.to_thread(_hasher().verify, stored_hash, password)
+        await asyncio.to_thread(password_hasher().verify, stored_hash, password)
     except (VerificationError, InvalidHashError):
         found = None
     if found is None:
         raise Unauthenticated("Invalid handle or password.")
     user, stored_hash = found
-    if _hasher().check_needs_rehash(stored_hash):
-        new_hash = await asyncio.to_thread(_hasher().hash, password)
+    if password_hasher().check_needs_rehash(stored_hash):
+        new_hash = await asyncio.to_thread(password_hasher().hash, password)
         await users.set_password_hash(rt.db, user_id=user.id, password_hash=new_hash)
     return await _issue_token(rt, user)
 
