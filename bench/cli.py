@@ -42,6 +42,7 @@ from bench.server import (
     chirp_command,
     free_port,
     running,
+    seed_data,
     uvicorn_command,
 )
 from bench.stats import ratio, summarize
@@ -226,6 +227,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             chirp = uvicorn_command("chirp", args.chirp_app, free_port())
         else:
             chirp = chirp_command(data_dir, free_port())
+            if scenario.seed:
+                _log(f"seeding: chirp seed {' '.join(scenario.seed)}")
+                _log(f"seeded in {seed_data(chirp, scenario.seed):.1f} s")
         chirp_summary = run_side(chirp, scenario, args)
     baseline = uvicorn_command("baseline", scenario.baseline_app, free_port())
     baseline_summary = run_side(baseline, scenario, args)

@@ -58,6 +58,9 @@ class Scenario(Generic[StateT]):
     setup: Callable[[httpx.AsyncClient, str], Awaitable[StateT]]
     requests: Callable[[StateT], Sequence[Request]]
     check: ResponseCheck = http_2xx
+    #: Arguments for ``chirp seed``, run on Chirp's data directory before it
+    #: starts (the baseline builds the same data in memory at import).
+    seed: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if "." in self.name or not self.name:

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -83,6 +83,30 @@ def chirp_command(data_dir: Path, port: int) -> ServerCommand:
     )
     env.setdefault("CHIRP_LOG_LEVEL", BENCH_LOG_LEVEL)
     return ServerCommand("chirp", [sys.executable, "-m", "chirp", "serve"], env, port)
+
+
+#: Seeding reed98 with its tweets takes ~10 s here; this bounds a stuck seed.
+SEED_TIMEOUT_S = 600
+
+
+def seed_data(command: ServerCommand, seed_args: Sequence[str]) -> float:
+    """Run ``chirp seed`` with the server's settings before it starts; seconds taken.
+
+    A data directory reused with ``--data-dir`` is already seeded: the seed's
+    refusal to fill a non-empty database is not an error then.
+    """
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "chirp", "seed", *seed_args],
+        env=dict(command.env),
+        capture_output=True,
+        text=True,
+        timeout=SEED_TIMEOUT_S,
+        check=False,
+    )
+    if result.returncode != 0 and "already" not in result.stderr:
+        raise ServerError(f"chirp seed {' '.join(seed_args)} failed", result.stderr[-2000:])
+    return time.monotonic() - started
 
 
 def uvicorn_command(label: str, app: str, port: int) -> ServerCommand:

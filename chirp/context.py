@@ -35,7 +35,7 @@ class Context:
     _viewer: asyncio.Future[int] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        self.loaders = Loaders.create(self.rt, viewer_id=self.viewer_id)
+        self.loaders = Loaders(self.rt, viewer_id=self.viewer_id)
 
     async def viewer_id(self) -> int | None:
         """The logged-in user's id; None when no token was sent.

@@ -228,12 +228,15 @@ def test_a_server_that_fails_to_start_is_reported(capsys: pytest.CaptureFixture[
     assert "no_such_module" in err  # the server's own output is shown
 
 
-@pytest.mark.timeout(120)
-def test_viewer_end_to_end_against_chirp(capsys: pytest.CaptureFixture[str]) -> None:
-    """``chirp bench viewer`` against the real server, embedded mode."""
-    pytest.importorskip("chirp.app")
-    code, out, err = _run(capsys, ["viewer", *E2E_ARGS])
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("scenario", ["viewer", "user-timeline"])
+def test_scenario_end_to_end_against_chirp(
+    scenario: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``chirp bench <scenario>`` against the real server (seeded first where the
+    scenario asks), embedded mode: both sides answer every request correctly."""
+    code, out, err = _run(capsys, [scenario, *E2E_ARGS])
     assert code == 0, err
     report = json.loads(out)
-    _assert_complete_report(report, "viewer")
+    _assert_complete_report(report, scenario)
     assert report["env"]["mode"] in ("embedded", "external", "mixed")

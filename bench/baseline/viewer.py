@@ -22,6 +22,8 @@ from starlette.routing import Route
 from strawberry.asgi import GraphQL
 from strawberry.types import Info
 
+from bench.baseline import EXTENSIONS
+
 #: Bytes of randomness in a baseline token; the same order as a real session token.
 TOKEN_BYTES = 32
 
@@ -111,7 +113,7 @@ class Mutation:
         return STORE.issue(STORE.user(handle, None))
 
 
-schema = strawberry.Schema(query=Query, mutation=Mutation)
+schema = strawberry.Schema(query=Query, mutation=Mutation, extensions=EXTENSIONS)
 
 
 async def readyz(_: Request) -> PlainTextResponse:

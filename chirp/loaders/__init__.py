@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Awaitable, Callable, Hashable
-from dataclasses import dataclass
+from functools import cached_property
 
 from strawberry.dataloader import DataLoader
 
@@ -29,35 +29,49 @@ from chirp.loaders.users import UserByIdLoader
 from chirp.runtime import Runtime
 
 
-@dataclass(frozen=True, slots=True)
 class Loaders:
-    user_by_id: UserByIdLoader
-    tweet_by_id: TweetByIdLoader
-    viewer_flags_by_tweet: ViewerFlagsByTweetLoader
-    mentions_by_tweet: MentionsByTweetLoader
-    tweet_page_by_author: TweetPageLoader
-    reply_page_by_tweet: TweetPageLoader
-    follow_counts_by_user: FollowCountsByUserLoader
-    viewer_follows_by_user: ViewerFollowsByUserLoader
-    follows_viewer_by_user: FollowsViewerByUserLoader
+    """A request's loaders, each built on first use (most requests need few)."""
 
-    @classmethod
-    def create(cls, rt: Runtime, *, viewer_id: Callable[[], Awaitable[int | None]]) -> Loaders:
-        db = rt.db
-        graph = FollowGraph(rt.graph)
-        user_by_id = UserByIdLoader(db)
-        tweet_by_id = TweetByIdLoader(db)
-        return cls(
-            user_by_id=user_by_id,
-            tweet_by_id=tweet_by_id,
-            viewer_flags_by_tweet=ViewerFlagsByTweetLoader(db, viewer_id),
-            mentions_by_tweet=MentionsByTweetLoader(db, user_by_id),
-            tweet_page_by_author=TweetPageLoader(db, by="author", tweets_by_id=tweet_by_id),
-            reply_page_by_tweet=TweetPageLoader(db, by="replies", tweets_by_id=tweet_by_id),
-            follow_counts_by_user=FollowCountsByUserLoader(graph),
-            viewer_follows_by_user=ViewerFollowsByUserLoader(graph, viewer_id),
-            follows_viewer_by_user=FollowsViewerByUserLoader(graph, viewer_id),
-        )
+    def __init__(self, rt: Runtime, *, viewer_id: Callable[[], Awaitable[int | None]]) -> None:
+        self._db = rt.db
+        self._graph = FollowGraph(rt.graph)
+        self._viewer_id = viewer_id
+
+    @cached_property
+    def user_by_id(self) -> UserByIdLoader:
+        return UserByIdLoader(self._db)
+
+    @cached_property
+    def tweet_by_id(self) -> TweetByIdLoader:
+        return TweetByIdLoader(self._db)
+
+    @cached_property
+    def viewer_flags_by_tweet(self) -> ViewerFlagsByTweetLoader:
+        return ViewerFlagsByTweetLoader(self._db, self._viewer_id)
+
+    @cached_property
+    def mentions_by_tweet(self) -> MentionsByTweetLoader:
+        return MentionsByTweetLoader(self._db, self.user_by_id)
+
+    @cached_property
+    def tweet_page_by_author(self) -> TweetPageLoader:
+        return TweetPageLoader(self._db, by="author", tweets_by_id=self.tweet_by_id)
+
+    @cached_property
+    def reply_page_by_tweet(self) -> TweetPageLoader:
+        return TweetPageLoader(self._db, by="replies", tweets_by_id=self.tweet_by_id)
+
+    @cached_property
+    def follow_counts_by_user(self) -> FollowCountsByUserLoader:
+        return FollowCountsByUserLoader(self._graph)
+
+    @cached_property
+    def viewer_follows_by_user(self) -> ViewerFollowsByUserLoader:
+        return ViewerFollowsByUserLoader(self._graph, self._viewer_id)
+
+    @cached_property
+    def follows_viewer_by_user(self) -> FollowsViewerByUserLoader:
+        return FollowsViewerByUserLoader(self._graph, self._viewer_id)
 
 
 def forget(loader: DataLoader, *keys: Hashable) -> None:

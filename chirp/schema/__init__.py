@@ -9,6 +9,7 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
+    AddValidationRules,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
@@ -33,6 +34,14 @@ MAX_QUERY_ALIASES = 30
 #: Distinct documents whose parse and validation results are kept; clients
 #: send a small fixed set of documents, so a few hundred covers them.
 DOCUMENT_CACHE_SIZE = 512
+
+#: The depth and alias guards' validation rules, built once: ValidationCache
+#: keys on the rule classes, and each limiter instance makes new classes, so
+#: per-request limiter instances would make every validation a cache miss.
+GUARD_RULES = [
+    *QueryDepthLimiter(max_depth=MAX_QUERY_DEPTH).validation_rules,
+    *MaxAliasesLimiter(max_alias_count=MAX_QUERY_ALIASES).validation_rules,
+]
 
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schema.graphql"
 
@@ -72,8 +81,7 @@ schema = ChirpSchema(
     extensions=[
         partial(MaxTokensLimiter, max_token_count=MAX_QUERY_TOKENS),
         partial(ParserCache, maxsize=DOCUMENT_CACHE_SIZE),
-        partial(QueryDepthLimiter, max_depth=MAX_QUERY_DEPTH),
-        partial(MaxAliasesLimiter, max_alias_count=MAX_QUERY_ALIASES),
+        partial(AddValidationRules, GUARD_RULES),
         partial(ValidationCache, maxsize=DOCUMENT_CACHE_SIZE),
     ],
 )
