@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from chirp.ids import NodeKind, from_global_id, to_global_id
+from chirp.loaders.tweets import TweetPageLoader
 from chirp.pagination import DEFAULT_PAGE_SIZE, Page, check_first, decode_cursor
 from chirp.persistence.tweets import TweetRecord
 from chirp.persistence.users import UserRecord
@@ -128,15 +129,21 @@ async def viewer_has_retweeted(root: strawberry.Parent[TweetRecord], info: Chirp
     return (await info.context.loaders.viewer_flags_by_tweet.load(root.id))[1]
 
 
+async def _page(
+    loader: TweetPageLoader, key: int, first: int | None, after: str | None
+) -> Page[TweetRecord]:
+    size = check_first(first)
+    rows = await loader.load((key, _before(after), size + 1))  # one more: is there a next page?
+    return tweets.tweet_page(rows, first=size)
+
+
 async def replies(
     root: strawberry.Parent[TweetRecord],
     info: ChirpInfo,
     first: int | None = DEFAULT_PAGE_SIZE,
     after: str | None = None,
 ) -> Page[TweetRecord]:
-    size = check_first(first)
-    rows = await info.context.loaders.reply_page_by_tweet.load((root.id, _before(after), size + 1))
-    return tweets.tweet_page(rows, first=size)
+    return await _page(info.context.loaders.reply_page_by_tweet, root.id, first, after)
 
 
 async def user_tweets(
@@ -145,6 +152,4 @@ async def user_tweets(
     first: int | None = DEFAULT_PAGE_SIZE,
     after: str | None = None,
 ) -> Page[TweetRecord]:
-    size = check_first(first)
-    rows = await info.context.loaders.tweet_page_by_author.load((root.id, _before(after), size + 1))
-    return tweets.tweet_page(rows, first=size)
+    return await _page(info.context.loaders.tweet_page_by_author, root.id, first, after)

@@ -82,44 +82,51 @@ async def delete_tweet(rt: Runtime, *, tweet_id: int, actor_id: int) -> DeletedT
     return deleted
 
 
-async def like(rt: Runtime, *, user_id: int, tweet_id: int) -> TweetRecord:
-    """Idempotent: liking twice counts once."""
+async def _on_original(
+    rt: Runtime,
+    tweet_id: int,
+    write: Callable[[int], Awaitable[tuple[TweetRecord | None, object]]],
+) -> TweetRecord:
+    """Run ``write`` on the tweet ``tweet_id`` shares (or is); NOT_FOUND if it is gone."""
     original = await _original(rt, tweet_id)
     try:
-        tweet, _ = await tweets.like(rt.db, user_id=user_id, tweet_id=original.id)
-    except MissingReference:
-        raise _not_found() from None
+        tweet, _ = await write(original.id)
+    except MissingReference:  # deleted between the lookup and the write
+        tweet = None
+    if tweet is None:
+        raise _not_found()
     return tweet
+
+
+async def like(rt: Runtime, *, user_id: int, tweet_id: int) -> TweetRecord:
+    """Idempotent: liking twice counts once."""
+    return await _on_original(
+        rt, tweet_id, lambda target: tweets.like(rt.db, user_id=user_id, tweet_id=target)
+    )
 
 
 async def unlike(rt: Runtime, *, user_id: int, tweet_id: int) -> TweetRecord:
-    original = await _original(rt, tweet_id)
-    try:
-        tweet, _ = await tweets.unlike(rt.db, user_id=user_id, tweet_id=original.id)
-    except MissingReference:
-        raise _not_found() from None
-    return tweet
+    return await _on_original(
+        rt, tweet_id, lambda target: tweets.unlike(rt.db, user_id=user_id, tweet_id=target)
+    )
 
 
 async def retweet(rt: Runtime, *, user_id: int, tweet_id: int) -> TweetRecord:
     """Idempotent: one retweet per user per tweet. Returns the retweeted tweet."""
-    original = await _original(rt, tweet_id)
-    try:
-        tweet, _ = await tweets.retweet(
-            rt.db, retweet_id=rt.ids.next_id(), user_id=user_id, tweet_id=original.id
-        )
-    except MissingReference:
-        raise _not_found() from None
-    return tweet
+    return await _on_original(
+        rt,
+        tweet_id,
+        lambda target: tweets.retweet(
+            rt.db, retweet_id=rt.ids.next_id(), user_id=user_id, tweet_id=target
+        ),
+    )
 
 
 async def undo_retweet(rt: Runtime, *, user_id: int, tweet_id: int) -> TweetRecord:
     """Idempotent; ``tweet_id`` may name the original or the retweet itself."""
-    original = await _original(rt, tweet_id)
-    tweet, _ = await tweets.undo_retweet(rt.db, user_id=user_id, tweet_id=original.id)
-    if tweet is None:
-        raise _not_found()
-    return tweet
+    return await _on_original(
+        rt, tweet_id, lambda target: tweets.undo_retweet(rt.db, user_id=user_id, tweet_id=target)
+    )
 
 
 async def tweet(rt: Runtime, *, tweet_id: int) -> TweetRecord | None:
