@@ -53,6 +53,15 @@ class Settings(BaseSettings):
         le=SEED_WORKER_ID - 1,
         description="Snowflake worker id (0-1022), unique per running process.",
     )
+    celebrity_followers: int = Field(
+        10_000,
+        ge=1,
+        description="Authors with this many followers are merged into feeds at read time "
+        "instead of being pushed to every follower's timeline.",
+    )
+    feed_ttl_days: float = Field(
+        7, gt=0, description="A home timeline unread this long is dropped from Redis."
+    )
     rate_limits: str = Field("on", description="`off` disables rate limits (benchmarks).")
     log_level: str = Field("INFO", description="Python log level.")
 
