@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -64,3 +66,16 @@ async def create_users(rt: Runtime, handles: list[str]) -> list[UserRecord]:
         )
         for handle in handles
     ]
+
+
+#: Long enough for any background step here; a test failing by it is broken.
+EVENTUALLY_SECONDS = 10.0
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = EVENTUALLY_SECONDS):
+    """Poll ``check`` until it holds, or fail after ``seconds`` (no blind sleeps)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {seconds} s")
+        await asyncio.sleep(0.01)

@@ -1,5 +1,8 @@
 """Tweets, retweets, likes, hashtags and mentions in Postgres.
 
+Writes that change feeds record an outbox event in the same statement or
+transaction, so the event exists exactly when the write committed.
+
 Writes that change a counter do it in the same statement as the row they
 count (one round trip, atomic, exact under concurrency: the counter update
 re-reads the latest row version under its row lock). Deleting is the
@@ -16,6 +19,7 @@ from datetime import datetime
 
 import asyncpg
 
+from chirp.persistence import outbox
 from chirp.persistence.postgres import Database, Executor
 from chirp.persistence.users import UserRecord, user_from_row
 
@@ -82,6 +86,10 @@ WITH new AS (
     UPDATE users SET tweet_count = tweet_count + 1 WHERE id = $2
 ), parent AS (
     UPDATE tweets SET reply_count = reply_count + 1 WHERE id = $4
+), event AS (
+    INSERT INTO outbox (kind, payload)
+    SELECT '{outbox.TWEET_ADDED}', jsonb_build_object('tweet_id', id, 'author_id', author_id)
+    FROM new
 )
 SELECT {_COLUMNS} FROM new
 """
@@ -122,6 +130,10 @@ WITH new AS (
     RETURNING id
 ), author AS (
     UPDATE users SET tweet_count = tweet_count + (SELECT count(*) FROM new) WHERE id = $2
+), event AS (
+    INSERT INTO outbox (kind, payload)
+    SELECT '{outbox.TWEET_ADDED}', jsonb_build_object('tweet_id', id, 'author_id', $2::bigint)
+    FROM new
 )
 UPDATE tweets SET retweet_count = retweet_count + (SELECT count(*) FROM new)
 WHERE id = $3 RETURNING {_COLUMNS}, (SELECT id FROM new) AS retweet_id
@@ -132,6 +144,11 @@ WITH gone AS (
     DELETE FROM tweets WHERE author_id = $1 AND retweet_of_id = $2 RETURNING id
 ), author AS (
     UPDATE users SET tweet_count = tweet_count - (SELECT count(*) FROM gone) WHERE id = $1
+), event AS (
+    INSERT INTO outbox (kind, payload)
+    SELECT '{outbox.TWEETS_REMOVED}',
+           jsonb_build_object('tweets', jsonb_build_array(jsonb_build_array(id, $1::bigint)))
+    FROM gone
 )
 UPDATE tweets SET retweet_count = retweet_count - (SELECT count(*) FROM gone)
 WHERE id = $2 RETURNING {_COLUMNS}, (SELECT id FROM gone) AS retweet_id
@@ -218,6 +235,8 @@ async def delete_tweet(db: Database, *, tweet_id: int) -> DeletedTweets | None:
                 tweet.reply_to_id,
                 tweet.retweet_of_id,
             )
+        removed = [(tweet.id, tweet.author_id)] + [(r["id"], r["author_id"]) for r in retweets]
+        await outbox.add(tx, kind=outbox.TWEETS_REMOVED, payload={"tweets": removed})
         return DeletedTweets(tweet=tweet, retweet_ids=tuple(r["id"] for r in retweets))
 
 

@@ -1,4 +1,4 @@
-"""Follows: the graph is their record; Postgres only says who exists.
+"""Follows: the graph is their record; Postgres says who exists and keeps their events.
 
 ``follow`` and ``unfollow`` are idempotent MERGE/DELETE on the graph, so a
 client (or a later step) retrying after a failure converges on one edge and
@@ -15,7 +15,7 @@ from typing import Literal
 from chirp.errors import BadUserInput, NotFound
 from chirp.graph.follows import FollowEdge, FollowGraph
 from chirp.pagination import check_first, decode_cursor
-from chirp.persistence import users
+from chirp.persistence import outbox, users
 from chirp.persistence.users import UserRecord
 from chirp.runtime import Runtime
 
@@ -49,6 +49,7 @@ async def follow(rt: Runtime, *, follower_id: int, followee_id: int) -> UserReco
     await FollowGraph(rt.graph).follow(
         follower_id=follower_id, followee_id=followee_id, since_ms=time.time_ns() // 1_000_000
     )
+    await _record(rt, outbox.FOLLOWED, follower_id=follower_id, followee_id=followee_id)
     return followee
 
 
@@ -57,7 +58,20 @@ async def unfollow(rt: Runtime, *, follower_id: int, followee_id: int) -> UserRe
         raise BadUserInput("You cannot unfollow yourself.", field="userId")
     followee = await _existing_user(rt, followee_id)
     await FollowGraph(rt.graph).unfollow(follower_id=follower_id, followee_id=followee_id)
+    await _record(rt, outbox.UNFOLLOWED, follower_id=follower_id, followee_id=followee_id)
     return followee
+
+
+async def _record(rt: Runtime, kind: str, *, follower_id: int, followee_id: int) -> None:
+    """The feed event of a follow change, after the graph (its record) took it.
+
+    Emitted on every call, not only when the edge changed: if the process died
+    between the graph write and this insert, the client's retry emits it. The
+    handlers read the graph, so a late or repeated event cannot undo a newer
+    change.
+    """
+    payload = {"follower_id": follower_id, "followee_id": followee_id}
+    await outbox.add(rt.db, kind=kind, payload=payload)
 
 
 async def follow_page(

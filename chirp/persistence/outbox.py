@@ -1,0 +1,53 @@
+"""The transactional outbox: events written with the writes they describe.
+
+Writers add rows inside their own statement or transaction (see tweets.py
+and :func:`add`); the relay claims rows with ``FOR UPDATE SKIP LOCKED`` (so
+several relays never send one row twice at once), publishes them, and deletes
+them in the same transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from chirp.persistence.postgres import Executor
+
+#: The channel the outbox trigger notifies at commit.
+CHANNEL = "chirp_outbox"
+
+#: Event kinds. Payload fields are named in :mod:`chirp.workers.events`.
+TWEET_ADDED = "tweet_added"
+TWEETS_REMOVED = "tweets_removed"
+FOLLOWED = "followed"
+UNFOLLOWED = "unfollowed"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    id: int
+    kind: str
+    payload: dict[str, Any]
+
+
+async def add(db: Executor, *, kind: str, payload: dict[str, Any]) -> None:
+    await db.execute(
+        "INSERT INTO outbox (kind, payload) VALUES ($1, $2::jsonb)", kind, json.dumps(payload)
+    )
+
+
+async def claim(db: Executor, *, limit: int) -> list[OutboxRow]:
+    """The oldest unsent rows, locked until the caller's transaction ends."""
+    rows = await db.fetch(
+        "SELECT id, kind, payload FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED", limit
+    )
+    return [OutboxRow(row["id"], row["kind"], json.loads(row["payload"])) for row in rows]
+
+
+async def delete(db: Executor, *, ids: list[int]) -> None:
+    await db.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", ids)
+
+
+async def pending(db: Executor) -> int:
+    return await db.fetchval("SELECT count(*) FROM outbox")
