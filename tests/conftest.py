@@ -22,7 +22,7 @@ from chirp.runtime import Runtime, open_runtime
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     """Settings pointing at embedded servers started once for the whole session."""
-    base = Settings(data_dir=tmp_path_factory.mktemp("chirp-data"), rate_limits="off")
+    base = Settings(data_dir=tmp_path_factory.mktemp("chirp-data"))
     servers = EmbeddedServers(base)
     resolved = servers.start()
     yield resolved

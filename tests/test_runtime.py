@@ -37,7 +37,7 @@ SERVER_START_DEADLINE_SECONDS = 60
 
 def _env(**overrides: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHIRP_")}
-    return {**env, "CHIRP_RATE_LIMITS": "off", **overrides}
+    return {**env, **overrides}
 
 
 def _free_port() -> int:
