@@ -210,3 +210,17 @@ def is_write(query: str) -> bool:
     counts as a write.
     """
     return _WRITE_CLAUSE.search(query) is not None
+
+
+# ----------------------------------------------------------------- home feeds
+
+#: Everyone a user follows, with each one's follower count (home feed
+#: rebuild: authors at or above the celebrity threshold are left out of the
+#: stored timeline and merged in at read time instead). One statement rather
+#: than ``FOLLOWING_IDS`` then ``COUNTS``, so a rebuild costs one graph call
+#: however many accounts the user follows.
+FOLLOWING_FOLLOWER_COUNTS: Final = """
+MATCH (:User {id: $user_id})-[:FOLLOWS]->(b:User)
+RETURN b.id AS user_id, COUNT { MATCH (b)<-[:FOLLOWS]-() } AS follower_count
+ORDER BY user_id
+"""

@@ -273,6 +273,17 @@ class FollowGraph:
         )
         return [row["user_id"] for row in rows]
 
+    # ------------------------------------------------------------- home feeds
+
+    async def following_follower_counts(self, *, user_id: int) -> dict[int, int]:
+        """Whom ``user_id`` follows, each with their follower count (feed rebuild).
+
+        One call, however many are followed: the rebuild needs both to leave
+        the celebrities it follows out of the stored timeline.
+        """
+        rows = await self.driver.run(cypher.FOLLOWING_FOLLOWER_COUNTS, {"user_id": user_id})
+        return {row["user_id"]: row["follower_count"] for row in rows}
+
 
 def _check_edge(follower_id: int, followee_id: int, since_ms: int) -> None:
     if follower_id == followee_id:

@@ -316,3 +316,51 @@ async def mentions_by_tweet_ids(
     for row in rows:
         mentions.setdefault(row["tweet_id"], []).append(user_from_row(row))
     return mentions
+
+
+# Home feeds.
+
+#: Bounds for ``recent_feed_entries`` when the caller gives none. Real
+#: bounds, not NULLs, so both stay index conditions on (author_id, id DESC).
+_NO_UPPER_BOUND = 2**63 - 1
+_NO_LOWER_BOUND = 0
+
+_RECENT_ENTRIES = """
+SELECT t.id, a.author_id
+FROM unnest($1::bigint[]) AS a(author_id)
+CROSS JOIN LATERAL (
+    SELECT id FROM tweets
+    WHERE author_id = a.author_id AND id < $2 AND id > $3
+    ORDER BY id DESC LIMIT $4
+) AS t
+ORDER BY t.id DESC
+LIMIT $4
+"""
+
+
+async def recent_feed_entries(
+    db: Executor,
+    *,
+    author_ids: Sequence[int],
+    before_id: int | None,
+    after_id: int | None,
+    limit: int,
+) -> list[tuple[int, int]]:
+    """``(tweet id, author id)`` of the newest ``limit`` tweets and retweets of
+    all ``author_ids`` together, newest first, with ids strictly between
+    ``after_id`` and ``before_id`` (home feeds).
+
+    One query. Each author is read newest-first through ``tweets_author_id_idx``
+    and stops after ``limit`` rows, so the cost is bounded by authors x limit
+    index entries, never by how much an author has posted in total.
+    """
+    if not author_ids or limit <= 0:
+        return []
+    rows = await db.fetch(
+        _RECENT_ENTRIES,
+        list(dict.fromkeys(author_ids)),
+        _NO_UPPER_BOUND if before_id is None else before_id,
+        _NO_LOWER_BOUND if after_id is None else after_id,
+        limit,
+    )
+    return [(row["id"], row["author_id"]) for row in rows]

@@ -1,0 +1,22 @@
+"""Home feed: check auth, call the feed service, hydrate through the request's loaders."""
+
+from __future__ import annotations
+
+from chirp.pagination import DEFAULT_PAGE_SIZE, Page
+from chirp.persistence.tweets import TweetRecord
+from chirp.resolvers import ChirpInfo
+from chirp.services import feeds
+
+
+async def home_feed(
+    info: ChirpInfo, first: int | None = DEFAULT_PAGE_SIZE, after: str | None = None
+) -> Page[TweetRecord]:
+    ctx = info.context
+    viewer_id = await ctx.require_viewer_id()
+    return await feeds.home_feed(
+        ctx.rt,
+        user_id=viewer_id,
+        first=first,
+        after=after,
+        load_tweets=ctx.loaders.tweet_by_id.load_many,
+    )

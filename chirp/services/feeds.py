@@ -1,0 +1,364 @@
+"""Home feeds: hybrid fan-out into Redis timelines, and reading them.
+
+The home feed of a user is their own tweets and retweets plus those of
+everyone they follow, newest first. Following Twitter and Mastodon:
+
+* Fan-out on write. A new tweet (or retweet row) goes into the author's own
+  timeline and, when the author has fewer than ``celebrity_followers``
+  followers, into every follower's *live* timeline. Timelines that do not
+  exist are not created: their users are not reading.
+* Celebrities are merged at read time. A bigger author is not pushed (one
+  tweet would cost tens of thousands of writes); the author is *marked*
+  instead, and each read merges in the marked authors the reader follows,
+  straight from Postgres. When a marked author drops below the threshold,
+  their recent tweets are merged back into their followers' timelines
+  before the mark goes, so no tweet falls between the two paths.
+* Rebuild on read. A user without a live timeline gets it rebuilt from the
+  graph and Postgres, once (single-flight behind a Redis lock), and Redis can
+  be flushed at any time without losing anything.
+
+The ``on_*`` handlers are called by the feed worker for each event. They are
+idempotent (timelines are sets, removals of absent ids are no-ops), and
+those about follows re-check the graph, because events may arrive late: a
+follow and an unfollow in quick succession end with nothing merged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from chirp.graph.follows import MAX_ID_PAGE_SIZE, FollowGraph
+from chirp.pagination import Edge, Page, check_first, decode_cursor, encode_cursor
+from chirp.persistence import timelines
+from chirp.persistence import tweets as tweet_rows
+from chirp.persistence.timelines import TimelineRead
+from chirp.persistence.tweets import TweetRecord
+from chirp.runtime import Runtime
+
+#: Entries kept per timeline (the contract; Twitter kept 800 as well). The
+#: feed ends there: older entries are only on the authors' own pages.
+MAX_ITEMS: Final = 800
+#: Ids fetched beyond a page, so that tweets deleted before the worker took
+#: them out of the timeline (reads skip them) still leave the page full.
+PAGE_SLACK: Final = 10
+#: Times a read fetches more ids when deleted tweets still ate its slack;
+#: after that the page is returned short (with ``hasNextPage``).
+MAX_FILL_ROUNDS: Final = 3
+#: Followers per graph call and per pipelined write batch in a fan-out walk:
+#: the graph's largest id page, so an author just below the default threshold
+#: of 10,000 is walked in two calls.
+FANOUT_PAGE_SIZE: Final = MAX_ID_PAGE_SIZE
+#: How long a rebuild may hold its lock. A rebuild is one graph call, one
+#: query and one script (tens of ms); this bounds how long a crashed builder
+#: keeps others waiting, and the half-built key expires with it.
+REBUILD_LOCK_MS: Final = 10_000
+#: How long a reader waits for another reader's rebuild before doing its own.
+REBUILD_WAIT_SECONDS: Final = 3.0
+#: Poll interval while waiting: a rebuild takes several of these.
+REBUILD_POLL_SECONDS: Final = 0.01
+
+#: Hydrates tweet ids in order (None for a deleted tweet); the resolver
+#: passes the request's ``TweetByIdLoader.load_many``.
+LoadTweets = Callable[[Sequence[int]], Awaitable[Sequence[TweetRecord | None]]]
+
+
+def _ttl_ms(rt: Runtime) -> int:
+    return int(rt.settings.feed_ttl_days * 86_400_000)
+
+
+def _is_celebrity(rt: Runtime, follower_count: int) -> bool:
+    return follower_count >= rt.settings.celebrity_followers
+
+
+# ---------------------------------------------------------------- handlers
+
+
+async def on_tweet_added(
+    rt: Runtime, *, tweet_id: int, author_id: int, max_items: int = MAX_ITEMS
+) -> None:
+    """A tweet or retweet row entered the author's stream: push it out."""
+    if await tweet_rows.tweet_by_id(rt.db, tweet_id) is None:
+        return  # deleted before its fan-out (or a redelivery after the delete)
+    entry = [(tweet_id, author_id)]
+    await timelines.push(rt.redis, user_ids=[author_id], entries=entry, max_items=max_items)
+    graph = FollowGraph(rt.graph)
+    if _is_celebrity(rt, await graph.follower_count(user_id=author_id)):
+        await timelines.mark_celebrities(rt.redis, author_ids=[author_id])
+        return
+    async for followers in _follower_pages(graph, author_id):
+        await timelines.push(rt.redis, user_ids=followers, entries=entry, max_items=max_items)
+
+
+async def on_tweets_removed(rt: Runtime, *, tweets: Sequence[tuple[int, int]]) -> None:
+    """``(tweet_id, author_id)`` pairs were deleted: take them out of the
+    author's timeline and their followers'. Celebrities' followers are walked
+    too: the author may have been pushed before crossing the threshold. (Who
+    unfollowed the author meanwhile lost the entry with the unfollow.)"""
+    by_author: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for tweet_id, author_id in tweets:
+        by_author[author_id].append((tweet_id, author_id))
+    graph = FollowGraph(rt.graph)
+    for author_id, entries in by_author.items():
+        await _remove(rt, user_ids=[author_id], entries=entries)
+        async for followers in _follower_pages(graph, author_id):
+            await _remove(rt, user_ids=followers, entries=entries)
+
+
+async def on_follow(
+    rt: Runtime, *, follower_id: int, followee_id: int, max_items: int = MAX_ITEMS
+) -> None:
+    """Merge the followee's recent tweets into the follower's live timeline."""
+    graph = FollowGraph(rt.graph)
+    if await _follows(graph, follower_id, followee_id):
+        await _merge_author(rt, graph, follower_id, followee_id, max_items)
+
+
+async def on_unfollow(
+    rt: Runtime, *, follower_id: int, followee_id: int, max_items: int = MAX_ITEMS
+) -> None:
+    """Take every entry of the followee out of the follower's live timeline,
+    unless the follow holds again; then, if this unfollow took a marked
+    celebrity below the threshold, push their tweets to their followers."""
+    graph = FollowGraph(rt.graph)
+    if not await _follows(graph, follower_id, followee_id):
+        if await _remove_author(rt, follower_id, followee_id) and await _follows(
+            graph, follower_id, followee_id
+        ):  # followed again meanwhile, and its merge may have been undone
+            await _merge_author(rt, graph, follower_id, followee_id, max_items)
+    await _restore_fallen_celebrity(rt, graph, followee_id, max_items)
+
+
+async def _merge_author(
+    rt: Runtime, graph: FollowGraph, follower_id: int, followee_id: int, max_items: int
+) -> None:
+    if not await timelines.exists(rt.redis, user_id=follower_id):
+        return  # rebuilt from the graph on the next read
+    if _is_celebrity(rt, await graph.follower_count(user_id=followee_id)):
+        await timelines.mark_celebrities(rt.redis, author_ids=[followee_id])
+        return  # merged at read time
+    entries = await _recent_entries(rt, followee_id, max_items)
+    await timelines.push(rt.redis, user_ids=[follower_id], entries=entries, max_items=max_items)
+    # An unfollow that came in while merging may have been handled already,
+    # before the merge landed: undo it. (One after this check sees the merge.)
+    if not await _follows(graph, follower_id, followee_id):
+        await _remove_author(rt, follower_id, followee_id)
+
+
+async def _restore_fallen_celebrity(
+    rt: Runtime, graph: FollowGraph, author_id: int, max_items: int
+) -> None:
+    """A marked author below the threshold: push their recent tweets to every
+    follower's live timeline, then unmark them (unless marked again meanwhile,
+    which keeps them merged at read time)."""
+    mark = await timelines.celebrity_mark(rt.redis, author_id=author_id)
+    if mark is None or _is_celebrity(rt, await graph.follower_count(user_id=author_id)):
+        return
+    entries = await _recent_entries(rt, author_id, max_items)
+    async for followers in _follower_pages(graph, author_id):
+        await timelines.push(rt.redis, user_ids=followers, entries=entries, max_items=max_items)
+    await timelines.unmark_celebrity(rt.redis, author_id=author_id, mark=mark)
+
+
+async def _follows(graph: FollowGraph, follower_id: int, followee_id: int) -> bool:
+    return bool(await graph.follows_pairs(follower_id=follower_id, followee_ids=[followee_id]))
+
+
+async def _recent_entries(rt: Runtime, author_id: int, max_items: int) -> list[tuple[int, int]]:
+    """The author's newest entries: all a timeline of ``max_items`` can hold.
+
+    From the primary: the event that asks for them was written after their
+    commit, and a lagging replica could miss the newest.
+    """
+    return await tweet_rows.recent_feed_entries(
+        rt.db, author_ids=[author_id], before_id=None, after_id=None, limit=max_items
+    )
+
+
+async def _remove(
+    rt: Runtime, *, user_ids: Sequence[int], entries: Sequence[tuple[int, int]]
+) -> None:
+    await timelines.remove(
+        rt.redis, user_ids=user_ids, entries=entries, gone_ttl_ms=REBUILD_LOCK_MS
+    )
+
+
+async def _remove_author(rt: Runtime, user_id: int, author_id: int) -> int:
+    return await timelines.remove_author(
+        rt.redis, user_id=user_id, author_id=author_id, gone_ttl_ms=REBUILD_LOCK_MS
+    )
+
+
+async def _follower_pages(graph: FollowGraph, user_id: int) -> AsyncIterator[list[int]]:
+    """The user's followers by ascending id, one page per graph call."""
+    after: int | None = None
+    while True:
+        page = await graph.follower_ids_page(
+            user_id=user_id, after_id=after, limit=FANOUT_PAGE_SIZE
+        )
+        if page:
+            yield page
+        if len(page) < FANOUT_PAGE_SIZE:
+            return
+        after = page[-1]
+
+
+# ------------------------------------------------------------------- reads
+
+
+async def home_feed(
+    rt: Runtime,
+    *,
+    user_id: int,
+    first: int | None,
+    after: str | None,
+    load_tweets: LoadTweets | None = None,
+    max_items: int = MAX_ITEMS,
+) -> Page[TweetRecord]:
+    """A page of the user's home feed, newest first, keyset-paged on tweet id.
+
+    Cursors hold the last tweet id, and each page reads strictly below it,
+    so tweets arriving at the head never shift a page. Ids are hydrated by
+    ``load_tweets`` (per-request DataLoader in the API); deleted tweets
+    hydrate to nothing and are skipped, so they never show even before the
+    worker takes them out.
+    """
+    size = check_first(first)
+    cursor = decode_cursor(after, size=1)
+    before = cursor[0] if cursor else None
+    load = load_tweets or _direct_loader(rt)
+    limit = size + PAGE_SLACK + 1  # one more than needed: is there a next page?
+    found: list[TweetRecord] = []
+    exhausted = False
+    for _ in range(MAX_FILL_ROUNDS):
+        ids, exhausted = await _candidates(rt, user_id, before, limit, max_items)
+        found += [tweet for tweet in await load(ids) if tweet is not None]
+        if len(found) > size or exhausted:
+            break
+        before = ids[-1]
+    edges = [Edge(encode_cursor(tweet.id), tweet) for tweet in found[:size]]
+    return Page.of(edges, has_next_page=len(found) > size or not exhausted)
+
+
+async def _candidates(
+    rt: Runtime, user_id: int, before: int | None, limit: int, max_items: int
+) -> tuple[list[int], bool]:
+    """Up to ``limit`` feed ids below ``before``, and whether no more exist:
+    the stored timeline merged with the tweets of followed celebrities."""
+    timeline = await _timeline(rt, user_id, before, limit, max_items)
+    celebrity_ids: list[int] = []
+    if marked := timeline.celebrity_ids - {user_id}:
+        followed = await FollowGraph(rt.graph).follows_pairs(
+            follower_id=user_id, followee_ids=sorted(marked)
+        )
+        entries = await tweet_rows.recent_feed_entries(
+            rt.db.read,
+            author_ids=sorted(followed),
+            before_id=before,
+            after_id=timeline.floor,
+            limit=limit,
+        )
+        celebrity_ids = [tweet_id for tweet_id, _ in entries]
+    merged = sorted({*timeline.tweet_ids, *celebrity_ids}, reverse=True)
+    exhausted = len(timeline.tweet_ids) < limit and len(celebrity_ids) < limit
+    return merged[:limit], exhausted and len(merged) <= limit
+
+
+async def _timeline(
+    rt: Runtime, user_id: int, before: int | None, limit: int, max_items: int
+) -> TimelineRead:
+    """A slice of the user's live timeline, rebuilding it first if needed.
+
+    Single-flight: the reader that takes the lock rebuilds; the others poll
+    until the timeline is live, and rebuild themselves past a deadline (the
+    builder may have died). A rebuild that could not be stored (Redis
+    flushed meanwhile) is served from memory.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + REBUILD_WAIT_SECONDS
+    while True:
+        read = await timelines.read(
+            rt.redis, user_id=user_id, before_id=before, limit=limit, ttl_ms=_ttl_ms(rt)
+        )
+        if read.state == "live":
+            return read
+        token = secrets.token_hex(8)
+        late = loop.time() >= deadline
+        if late or await timelines.try_lock(
+            rt.redis, user_id=user_id, token=token, ttl_ms=REBUILD_LOCK_MS
+        ):
+            try:
+                built = await _rebuild(rt, user_id=user_id, token=token, max_items=max_items)
+            finally:
+                await timelines.unlock(rt.redis, user_id=user_id, token=token)
+            if built is None or (built.stored and not late):
+                continue  # live now: read it with what was pushed meanwhile
+            return built.slice(before=before, limit=limit, celebrity_ids=read.celebrity_ids)
+        await asyncio.sleep(REBUILD_POLL_SECONDS)
+
+
+@dataclass(frozen=True, slots=True)
+class _Built:
+    """What a rebuild computed: newest first, down to ``floor``."""
+
+    tweet_ids: tuple[int, ...]
+    floor: int
+    celebrity_ids: frozenset[int]
+    stored: bool
+
+    def slice(
+        self, *, before: int | None, limit: int, celebrity_ids: frozenset[int]
+    ) -> TimelineRead:
+        below = [t for t in self.tweet_ids if before is None or t < before]
+        return TimelineRead(
+            state="live",
+            floor=self.floor,
+            tweet_ids=tuple(below[:limit]),
+            celebrity_ids=celebrity_ids | self.celebrity_ids,
+        )
+
+
+async def _rebuild(rt: Runtime, *, user_id: int, token: str, max_items: int) -> _Built | None:
+    """Rebuild the timeline from the graph and Postgres; None if it is live.
+
+    The key is marked as rebuilding *before* the graph and Postgres are read,
+    so every push or removal from then on reaches it and nothing that happens
+    during the rebuild is lost. Reads go to the primary for the same reason.
+    """
+    if not await timelines.begin_build(
+        rt.redis, user_id=user_id, token=token, ttl_ms=REBUILD_LOCK_MS
+    ):
+        return None
+    following = await FollowGraph(rt.graph).following_follower_counts(user_id=user_id)
+    celebrities = frozenset(a for a, n in following.items() if _is_celebrity(rt, n))
+    authors = [user_id, *(a for a in following if a not in celebrities)]
+    entries = await tweet_rows.recent_feed_entries(
+        rt.db, author_ids=authors, before_id=None, after_id=None, limit=max_items
+    )
+    ids = tuple(tweet_id for tweet_id, _ in entries)
+    floor = ids[-1] - 1 if len(ids) >= max_items else 0
+    stored = await timelines.finish_build(
+        rt.redis,
+        user_id=user_id,
+        token=token,
+        entries=entries,
+        floor=floor,
+        max_items=max_items,
+        ttl_ms=_ttl_ms(rt),
+        celebrity_ids=sorted(celebrities),
+    )
+    return _Built(tweet_ids=ids, floor=floor, celebrity_ids=celebrities, stored=stored)
+
+
+def _direct_loader(rt: Runtime) -> LoadTweets:
+    """Hydration outside a request (workers, tests): one query per call."""
+
+    async def load(ids: Sequence[int]) -> list[TweetRecord | None]:
+        found = {t.id: t for t in await tweet_rows.tweets_by_ids(rt.db.read, ids)}
+        return [found.get(i) for i in ids]
+
+    return load
