@@ -99,7 +99,13 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             return
         async with open_runtime(settings or Settings()) as rt:
             app.state.runtime = rt
-            yield
+            if not rt.settings.workers_in_process:
+                yield
+                return
+            from chirp.workers.runner import running_workers
+
+            async with running_workers(rt):
+                yield
 
     graphql = ChirpGraphQL(schema, graphql_ide="graphiql")
     return Starlette(

@@ -1,4 +1,4 @@
-"""``chirp serve | migrate | seed | bench``."""
+"""``chirp serve | migrate | worker | seed | bench``."""
 
 from __future__ import annotations
 
@@ -119,11 +119,39 @@ def _add_seed_parser(commands: argparse._SubParsersAction) -> None:
         source.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
 
 
+def _worker(settings: Settings) -> int:
+    if not settings.neo4j_uri:
+        print(
+            "chirp: the embedded graph (Ladybug) is single-process, so `chirp serve` runs "
+            "the workers itself; `chirp worker` needs CHIRP_NEO4J_URI (and external "
+            "Postgres and Redis).",
+            file=sys.stderr,
+        )
+        return 1
+
+    import signal
+
+    from chirp.runtime import open_runtime
+    from chirp.workers.runner import running_workers
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        async with open_runtime(settings) as rt, running_workers(rt):
+            await stop.wait()
+
+    asyncio.run(run())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="chirp", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="serve the API (embedded servers unless URLs are set)")
     commands.add_parser("migrate", help="apply pending database migrations")
+    commands.add_parser("worker", help="run the stream workers (production, with Neo4j)")
     _add_seed_parser(commands)
     commands.add_parser("bench", help="run a benchmark scenario", add_help=False)
     args, rest = parser.parse_known_args(argv)
@@ -140,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(settings)
     if args.command == "seed":
         return _seed(settings, args)
+    if args.command == "worker":
+        return _worker(settings)
     return _migrate(settings)
 
 

@@ -62,7 +62,11 @@ class Settings(BaseSettings):
     feed_ttl_days: float = Field(
         7, gt=0, description="A home timeline unread this long is dropped from Redis."
     )
-    rate_limits: str = Field("on", description="`off` disables rate limits (benchmarks).")
+    inline_workers: bool | None = Field(
+        None,
+        description="Run the stream workers inside `chirp serve`. Default: on in embedded "
+        "mode (Ladybug is single-process), off when every store is external.",
+    )
     log_level: str = Field("INFO", description="Python log level.")
 
     @field_validator("public_base_url")
@@ -74,6 +78,10 @@ class Settings(BaseSettings):
     def base_url(self) -> str:
         """The public origin, falling back to where the server itself listens."""
         return self.public_base_url or f"http://{self.host}:{self.port}"
+
+    @property
+    def workers_in_process(self) -> bool:
+        return self.embedded if self.inline_workers is None else self.inline_workers
 
     @property
     def embedded(self) -> bool:

@@ -31,6 +31,9 @@ mutation LogIn($handle: String!, $password: String!) {
   logIn(handle: $handle, password: $password) { user { handle } }
 }
 """
+FOLLOW = "mutation F($id: ID!) { follow(userId: $id) { handle } }"
+POST = 'mutation { postTweet(text: "hello followers") { id } }'
+HOME = "{ homeFeed(first: 5) { edges { node { id } } } }"
 #: Starting embedded Postgres and Redis from scratch takes a few seconds here.
 SERVER_START_DEADLINE_SECONDS = 60
 
@@ -113,6 +116,31 @@ def test_serve_keeps_users_across_restarts_and_stops_its_servers(tmp_path: Path)
         }
         login = server.graphql(LOG_IN, {"handle": "durable", "password": PASSWORD})
         assert login["data"]["logIn"]["user"]["handle"] == "durable"
+    finally:
+        server.stop()
+
+
+def test_serve_runs_the_feed_workers_in_embedded_mode(tmp_path: Path) -> None:
+    """A follower's home feed gets the tweet: outbox, relay and feed worker all
+    run inside `chirp serve` when the graph is embedded."""
+    server = ServerProcess(tmp_path / "data")
+    try:
+        reader = server.graphql(SIGN_UP, {"handle": "reader", "password": PASSWORD})
+        writer = server.graphql(SIGN_UP, {"handle": "writer", "password": PASSWORD})
+        reader_token = reader["data"]["signUp"]["token"]
+        writer_token = writer["data"]["signUp"]["token"]
+        writer_id = writer["data"]["signUp"]["user"]["id"]
+        server.graphql(FOLLOW, {"id": writer_id}, token=reader_token)
+        assert server.graphql(HOME, token=reader_token)["data"]["homeFeed"]["edges"] == []
+        posted = server.graphql(POST, token=writer_token)["data"]["postTweet"]["id"]
+        deadline = time.monotonic() + 10
+        while True:
+            edges = server.graphql(HOME, token=reader_token)["data"]["homeFeed"]["edges"]
+            if edges:
+                break
+            assert time.monotonic() < deadline, "the tweet never reached the follower's feed"
+            time.sleep(0.05)
+        assert edges == [{"node": {"id": posted}}]
     finally:
         server.stop()
 

@@ -1,0 +1,28 @@
+"""Starts and stops every worker of a process together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from chirp.runtime import Runtime
+from chirp.workers import feeds
+from chirp.workers.consumer import StreamConsumer
+from chirp.workers.relay import Relay
+
+
+@contextlib.asynccontextmanager
+async def running_workers(rt: Runtime) -> AsyncIterator[None]:
+    """Run the relay and every consumer until the block exits."""
+    stop = asyncio.Event()
+    consumer = StreamConsumer(rt, group=feeds.GROUP, handler=feeds.handle)
+    tasks = [
+        asyncio.create_task(Relay(rt).run(stop), name="outbox-relay"),
+        asyncio.create_task(consumer.run(stop), name="feed-worker"),
+    ]
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
