@@ -31,7 +31,7 @@ from bench.machine import (
     process_cpu_seconds,
     python_info,
 )
-from bench.scenario import AnyScenario
+from bench.scenario import AnyScenario, Measurement
 from bench.server import (
     DEFAULT_READY_TIMEOUT_S,
     EXTERNAL_SETTINGS,
@@ -219,6 +219,8 @@ def environment(chirp_app: str | None, background: float | None) -> dict[str, An
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Both sides, Chirp first (it is the one likely to fail, so fail early)."""
     scenario = scenarios.get(args.scenario)
+    if isinstance(scenario, Measurement):
+        return {"scenario": scenario.name, **scenario.run(args)}
     background = background_cpu_cores(BACKGROUND_SAMPLE_S)
     if background is not None and background > BACKGROUND_WARN_CORES:
         _log(f"warning: other processes keep {background} cores busy; the numbers will be noisy")

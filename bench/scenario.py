@@ -68,3 +68,15 @@ class Scenario(Generic[StateT]):
 
 
 AnyScenario = Scenario[Any]
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """A benchmark that is not request load: it drives Chirp's components itself
+    (e.g. time until a tweet reaches 10,000 timelines) and measures its own
+    baseline in the same run. ``run`` gets the parsed ``chirp bench`` options
+    and returns the report (with ``chirp``, ``baseline`` and ``ratio``)."""
+
+    name: str
+    summary: str
+    run: Callable[[Any], dict[str, Any]]

@@ -229,7 +229,7 @@ def test_a_server_that_fails_to_start_is_reported(capsys: pytest.CaptureFixture[
 
 
 @pytest.mark.timeout(180)
-@pytest.mark.parametrize("scenario", ["viewer", "user-timeline"])
+@pytest.mark.parametrize("scenario", ["viewer", "user-timeline", "home-feed"])
 def test_scenario_end_to_end_against_chirp(
     scenario: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -240,3 +240,39 @@ def test_scenario_end_to_end_against_chirp(
     report = json.loads(out)
     _assert_complete_report(report, scenario)
     assert report["env"]["mode"] in ("embedded", "external", "mixed")
+
+
+@pytest.mark.timeout(180)
+def test_fan_out_measurement_runs_small(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``chirp bench fan-out`` end to end, with 300 followers instead of 10,000."""
+    from bench.scenarios import fan_out
+
+    monkeypatch.setattr(fan_out, "FOLLOWERS", 300)
+    monkeypatch.setattr(fan_out, "ROUNDS", 2)
+    monkeypatch.setattr(fan_out, "VERIFY_SAMPLE", 20)
+    code, out, err = _run(capsys, ["fan-out"])
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["followers"] == 300
+    assert report["chirp"]["post_to_all_timelines"]["samples"] == 2
+    assert report["chirp"]["timeline_inserts_per_s_one_worker"] > 0
+    assert report["ratio"]["inserts_per_s"] > 0
+
+
+@pytest.mark.timeout(180)
+def test_celebrity_measurement_runs_small(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``chirp bench celebrity`` end to end, with 500 followers instead of 100,000."""
+    from bench.scenarios import celebrity
+
+    monkeypatch.setattr(celebrity, "BIG_AUDIENCE", 500)
+    monkeypatch.setattr(celebrity, "POSTS", 20)
+    code, out, err = _run(capsys, ["celebrity"])
+    assert code == 0, err
+    report = json.loads(out)
+    assert (report["chirp"]["followers"], report["chirp"]["samples"]) == (500, 20)
+    assert (report["baseline"]["followers"], report["baseline"]["samples"]) == (10, 20)
+    assert report["ratio"]["p50"] > 0
