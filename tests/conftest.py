@@ -11,10 +11,10 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
-from chirp.graph.follows import FollowGraph
 
 from chirp.app import create_app
 from chirp.config import Settings
+from chirp.graph.follows import FollowGraph
 from chirp.persistence.embedded import EmbeddedServers
 from chirp.runtime import Runtime, open_runtime
 
