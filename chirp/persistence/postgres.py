@@ -92,12 +92,24 @@ class Database(Executor):
             await self._read_pool.close()
 
 
+async def _keep_session(_conn: asyncpg.Connection) -> None:
+    """Release a connection without asyncpg's reset query.
+
+    That query (unlock advisory locks, close cursors, UNLISTEN, RESET ALL)
+    costs a round trip on every release, i.e. per query. Chirp leaves no
+    session state behind: settings are ``SET LOCAL`` inside transactions,
+    advisory locks are unlocked in ``finally``, and listeners are removed
+    before release.
+    """
+
+
 async def _create_pool(url: str) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
         url,
         min_size=POOL_MIN_SIZE,
         max_size=POOL_MAX_SIZE,
         server_settings={"statement_timeout": str(STATEMENT_TIMEOUT_MS)},
+        reset=_keep_session,
     )
     assert pool is not None
     return pool
