@@ -68,7 +68,7 @@ async def readyz(request: Request) -> Response:
     """Postgres, Redis and the graph each answer; 503 naming those that do not."""
     rt: Runtime = request.app.state.runtime
     checks: dict[str, Callable[[], Awaitable[Any]]] = {
-        "postgres": lambda: rt.db.fetchval("SELECT 1"),
+        "postgres": rt.db.ping,
         "redis": rt.redis.ping,
         "graph": rt.graph.ping,
     }

@@ -81,6 +81,10 @@ class Database(Executor):
         read_pool = await _create_pool(read_url) if read_url and read_url != url else None
         return cls(pool, read_pool)
 
+    async def ping(self) -> None:
+        """Raise unless the primary answers (readiness)."""
+        await self.fetchval("SELECT 1")
+
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Executor]:
         async with self.pool.acquire() as conn, conn.transaction():
