@@ -19,6 +19,7 @@ import pytest
 
 from chirp.graph.follows import FollowGraph
 from chirp.persistence import timelines
+from chirp.persistence import tweets as tweet_rows
 from chirp.persistence.timelines import timeline_key
 from chirp.persistence.tweets import TweetRecord
 from chirp.runtime import Runtime
@@ -187,7 +188,7 @@ async def test_feeds_match_brute_force(clean: Runtime, seed: int, flush_at: int 
         elif op == "delete":
             alive = await rt.db.fetch("SELECT id FROM tweets WHERE author_id = $1", user)
             if alive:
-                tweet = await tweet_service.tweet(rt, tweet_id=rng.choice(alive)["id"])
+                tweet = await tweet_rows.tweet_by_id(rt.db, rng.choice(alive)["id"])
                 assert tweet is not None
                 await emit(feeds.on_tweets_removed, tweets=await delete(rt, tweet, deliver=False))
         elif op in ("follow", "unfollow"):

@@ -47,7 +47,3 @@ async def claim(db: Executor, *, limit: int) -> list[OutboxRow]:
 
 async def delete(db: Executor, *, ids: list[int]) -> None:
     await db.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", ids)
-
-
-async def pending(db: Executor) -> int:
-    return await db.fetchval("SELECT count(*) FROM outbox")

@@ -44,16 +44,8 @@ class TweetRecord:
     created_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class DeletedTweets:
-    """The deleted tweet and the retweets of it that went with it."""
-
-    tweet: TweetRecord
-    retweet_ids: tuple[int, ...]
-
-
 class MissingReference(Exception):
-    """A referenced tweet (reply target, quote, retweet, like) does not exist."""
+    """A referenced tweet (reply target or quote) does not exist."""
 
 
 def _tweet(row: asyncpg.Record) -> TweetRecord:
@@ -136,7 +128,7 @@ WITH new AS (
     FROM new
 )
 UPDATE tweets SET retweet_count = retweet_count + (SELECT count(*) FROM new)
-WHERE id = $3 RETURNING {_COLUMNS}, (SELECT id FROM new) AS retweet_id
+WHERE id = $3 RETURNING {_COLUMNS}
 """
 
 _UNDO_RETWEET = f"""
@@ -151,29 +143,30 @@ WITH gone AS (
     FROM gone
 )
 UPDATE tweets SET retweet_count = retweet_count - (SELECT count(*) FROM gone)
-WHERE id = $2 RETURNING {_COLUMNS}, (SELECT id FROM gone) AS retweet_id
+WHERE id = $2 RETURNING {_COLUMNS}
 """
+
+
+async def _engagement(db: Executor, query: str, *args: object) -> TweetRecord | None:
+    """Run a like or retweet statement: the tweet with its new counts, or None
+    when it is gone (deleted since the caller looked it up)."""
+    try:
+        row = await db.fetchrow(query, *args)
+    except asyncpg.ForeignKeyViolationError:
+        return None
+    return _tweet(row) if row else None
 
 
 async def retweet(
     db: Executor, *, retweet_id: int, user_id: int, tweet_id: int
-) -> tuple[TweetRecord, int | None]:
-    """Retweet once; return the original and the new retweet's id (None if it existed)."""
-    try:
-        row = await db.fetchrow(_RETWEET, retweet_id, user_id, tweet_id)
-    except asyncpg.ForeignKeyViolationError:
-        raise MissingReference() from None
-    if row is None:
-        raise MissingReference()
-    return _tweet(row), row["retweet_id"]
+) -> TweetRecord | None:
+    """Retweet once (idempotent, one per user per tweet); the original tweet."""
+    return await _engagement(db, _RETWEET, retweet_id, user_id, tweet_id)
 
 
-async def undo_retweet(
-    db: Executor, *, user_id: int, tweet_id: int
-) -> tuple[TweetRecord | None, int | None]:
-    """Remove the user's retweet; return the original and the removed id (None if none)."""
-    row = await db.fetchrow(_UNDO_RETWEET, user_id, tweet_id)
-    return (_tweet(row), row["retweet_id"]) if row else (None, None)
+async def undo_retweet(db: Executor, *, user_id: int, tweet_id: int) -> TweetRecord | None:
+    """Remove the user's retweet if there is one; the original tweet."""
+    return await _engagement(db, _UNDO_RETWEET, user_id, tweet_id)
 
 
 _LIKE = f"""
@@ -181,35 +174,26 @@ WITH new AS (
     INSERT INTO likes (user_id, tweet_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1
 )
 UPDATE tweets SET like_count = like_count + (SELECT count(*) FROM new)
-WHERE id = $2 RETURNING {_COLUMNS}, (SELECT count(*) FROM new) AS changed
+WHERE id = $2 RETURNING {_COLUMNS}
 """
 
 _UNLIKE = f"""
 WITH gone AS (DELETE FROM likes WHERE user_id = $1 AND tweet_id = $2 RETURNING 1)
 UPDATE tweets SET like_count = like_count - (SELECT count(*) FROM gone)
-WHERE id = $2 RETURNING {_COLUMNS}, (SELECT count(*) FROM gone) AS changed
+WHERE id = $2 RETURNING {_COLUMNS}
 """
 
 
-async def like(db: Executor, *, user_id: int, tweet_id: int) -> tuple[TweetRecord, bool]:
-    """Like once; return the tweet and whether this call added the like."""
-    try:
-        row = await db.fetchrow(_LIKE, user_id, tweet_id)
-    except asyncpg.ForeignKeyViolationError:
-        raise MissingReference() from None
-    if row is None:
-        raise MissingReference()
-    return _tweet(row), bool(row["changed"])
+async def like(db: Executor, *, user_id: int, tweet_id: int) -> TweetRecord | None:
+    """Like once (idempotent); the tweet with its new count."""
+    return await _engagement(db, _LIKE, user_id, tweet_id)
 
 
-async def unlike(db: Executor, *, user_id: int, tweet_id: int) -> tuple[TweetRecord, bool]:
-    row = await db.fetchrow(_UNLIKE, user_id, tweet_id)
-    if row is None:
-        raise MissingReference()
-    return _tweet(row), bool(row["changed"])
+async def unlike(db: Executor, *, user_id: int, tweet_id: int) -> TweetRecord | None:
+    return await _engagement(db, _UNLIKE, user_id, tweet_id)
 
 
-async def delete_tweet(db: Database, *, tweet_id: int) -> DeletedTweets | None:
+async def delete_tweet(db: Database, *, tweet_id: int) -> TweetRecord | None:
     """Delete a tweet and the retweets of it, keeping every counter exact."""
     async with db.transaction() as tx:
         retweets = await tx.fetch(
@@ -237,7 +221,7 @@ async def delete_tweet(db: Database, *, tweet_id: int) -> DeletedTweets | None:
             )
         removed = [(tweet.id, tweet.author_id)] + [(r["id"], r["author_id"]) for r in retweets]
         await outbox.add(tx, kind=outbox.TWEETS_REMOVED, payload={"tweets": removed})
-        return DeletedTweets(tweet=tweet, retweet_ids=tuple(r["id"] for r in retweets))
+        return tweet
 
 
 async def tweets_by_ids(db: Executor, tweet_ids: Sequence[int]) -> list[TweetRecord]:

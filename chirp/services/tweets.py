@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from chirp.errors import BadUserInput, Forbidden, NotFound
 from chirp.pagination import Page
 from chirp.persistence import tweets, users
-from chirp.persistence.tweets import DeletedTweets, MissingReference, TweetRecord
+from chirp.persistence.tweets import MissingReference, TweetRecord
 from chirp.runtime import Runtime
 from chirp.services.text import MAX_TWEET_LENGTH, URL_WEIGHT, parse_tweet_text
 
@@ -69,7 +69,7 @@ async def post_tweet(
         raise _not_found("replyToId" if reply_to else "quoteOfId") from None
 
 
-async def delete_tweet(rt: Runtime, *, tweet_id: int, actor_id: int) -> DeletedTweets:
+async def delete_tweet(rt: Runtime, *, tweet_id: int, actor_id: int) -> TweetRecord:
     """Only the author may delete; the tweet's likes and retweets go with it."""
     tweet = await tweets.tweet_by_id(rt.db, tweet_id)
     if tweet is None:
@@ -83,17 +83,11 @@ async def delete_tweet(rt: Runtime, *, tweet_id: int, actor_id: int) -> DeletedT
 
 
 async def _on_original(
-    rt: Runtime,
-    tweet_id: int,
-    write: Callable[[int], Awaitable[tuple[TweetRecord | None, object]]],
+    rt: Runtime, tweet_id: int, write: Callable[[int], Awaitable[TweetRecord | None]]
 ) -> TweetRecord:
     """Run ``write`` on the tweet ``tweet_id`` shares (or is); NOT_FOUND if it is gone."""
-    original = await _original(rt, tweet_id)
-    try:
-        tweet, _ = await write(original.id)
-    except MissingReference:  # deleted between the lookup and the write
-        tweet = None
-    if tweet is None:
+    tweet = await write((await _original(rt, tweet_id)).id)
+    if tweet is None:  # deleted between the lookup and the write
         raise _not_found()
     return tweet
 
@@ -127,10 +121,6 @@ async def undo_retweet(rt: Runtime, *, user_id: int, tweet_id: int) -> TweetReco
     return await _on_original(
         rt, tweet_id, lambda target: tweets.undo_retweet(rt.db, user_id=user_id, tweet_id=target)
     )
-
-
-async def tweet(rt: Runtime, *, tweet_id: int) -> TweetRecord | None:
-    return await tweets.tweet_by_id(rt.db.read, tweet_id)
 
 
 def tweet_page(rows: list[TweetRecord], *, first: int) -> Page[TweetRecord]:
