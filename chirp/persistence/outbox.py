@@ -17,11 +17,18 @@ from chirp.persistence.postgres import Executor
 #: The channel the outbox trigger notifies at commit.
 CHANNEL = "chirp_outbox"
 
-#: Event kinds. Payload fields are named in :mod:`chirp.workers.events`.
+# Event kinds and their payloads. Consumers (feeds, notifications) re-read
+# what they need, so a payload names only what a reader cannot look up later.
+#: ``{tweet_id, author_id}``: a tweet or retweet row was added.
 TWEET_ADDED = "tweet_added"
+#: ``{tweets: [[tweet_id, author_id], ...]}``: rows deleted (the rows are gone).
 TWEETS_REMOVED = "tweets_removed"
+#: ``{follower_id, followee_id}``: a follow was made, or taken back.
 FOLLOWED = "followed"
 UNFOLLOWED = "unfollowed"
+#: ``{user_id, tweet_id}``: a like was made, or taken back.
+LIKED = "liked"
+UNLIKED = "unliked"
 
 
 @dataclass(frozen=True, slots=True)

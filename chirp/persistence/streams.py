@@ -29,10 +29,19 @@ class Event:
     id: str
     kind: str
     payload: dict[str, Any]
+    #: The outbox row it came from: the same for every copy of one event (a
+    #: relay that dies before its commit sends the row again, as a new entry),
+    #: so consumers can use it to make their writes idempotent.
+    outbox_id: int
 
 
 def _event(entry_id: str, fields: dict[str, str]) -> Event:
-    return Event(id=entry_id, kind=fields["kind"], payload=json.loads(fields["payload"]))
+    return Event(
+        id=entry_id,
+        kind=fields["kind"],
+        payload=json.loads(fields["payload"]),
+        outbox_id=int(fields["outbox_id"]),
+    )
 
 
 async def publish(redis: Redis, rows: Sequence[OutboxRow]) -> None:

@@ -1,6 +1,6 @@
 """Tweets, retweets, likes, hashtags and mentions in Postgres.
 
-Writes that change feeds record an outbox event in the same statement or
+Writes that change feeds or notify someone record an outbox event in the same statement or
 transaction, so the event exists exactly when the write committed.
 
 Writes that change a counter do it in the same statement as the row they
@@ -172,13 +172,23 @@ async def undo_retweet(db: Executor, *, user_id: int, tweet_id: int) -> TweetRec
 _LIKE = f"""
 WITH new AS (
     INSERT INTO likes (user_id, tweet_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1
+), event AS (
+    INSERT INTO outbox (kind, payload)
+    SELECT '{outbox.LIKED}', jsonb_build_object('user_id', $1::bigint, 'tweet_id', $2::bigint)
+    FROM new
 )
 UPDATE tweets SET like_count = like_count + (SELECT count(*) FROM new)
 WHERE id = $2 RETURNING {_COLUMNS}
 """
 
 _UNLIKE = f"""
-WITH gone AS (DELETE FROM likes WHERE user_id = $1 AND tweet_id = $2 RETURNING 1)
+WITH gone AS (
+    DELETE FROM likes WHERE user_id = $1 AND tweet_id = $2 RETURNING 1
+), event AS (
+    INSERT INTO outbox (kind, payload)
+    SELECT '{outbox.UNLIKED}', jsonb_build_object('user_id', $1::bigint, 'tweet_id', $2::bigint)
+    FROM gone
+)
 UPDATE tweets SET like_count = like_count - (SELECT count(*) FROM gone)
 WHERE id = $2 RETURNING {_COLUMNS}
 """

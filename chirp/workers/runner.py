@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from chirp.runtime import Runtime
-from chirp.workers import feeds
+from chirp.workers import feeds, notifications
 from chirp.workers.consumer import StreamConsumer
 from chirp.workers.relay import Relay
 
@@ -16,11 +16,14 @@ from chirp.workers.relay import Relay
 async def running_workers(rt: Runtime) -> AsyncIterator[None]:
     """Run the relay and every consumer until the block exits."""
     stop = asyncio.Event()
-    consumer = StreamConsumer(rt, group=feeds.GROUP, handler=feeds.handle)
-    tasks = [
-        asyncio.create_task(Relay(rt).run(stop), name="outbox-relay"),
-        asyncio.create_task(consumer.run(stop), name="feed-worker"),
-    ]
+    consumers = {
+        "feed-worker": StreamConsumer(rt, group=feeds.GROUP, handler=feeds.handle),
+        "notifications-worker": StreamConsumer(
+            rt, group=notifications.GROUP, handler=notifications.handle
+        ),
+    }
+    tasks = [asyncio.create_task(Relay(rt).run(stop), name="outbox-relay")]
+    tasks += [asyncio.create_task(c.run(stop), name=name) for name, c in consumers.items()]
     try:
         yield
     finally:
