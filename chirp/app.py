@@ -1,4 +1,4 @@
-"""The Starlette app: ``/graphql``, ``/healthz`` and ``/readyz``.
+"""The Starlette app: ``/graphql`` (HTTP and websockets), ``/healthz`` and ``/readyz``.
 
 ``create_app(settings)`` opens its own :class:`Runtime` in the lifespan;
 ``create_app(runtime=...)`` borrows one that the caller owns (tests share one
@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
@@ -22,6 +23,9 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
 
 from chirp.config import Settings
 from chirp.context import Context, bearer_token
@@ -33,9 +37,40 @@ log = logging.getLogger(__name__)
 
 #: A dependency that does not answer a trivial query within this is not ready.
 READY_CHECK_TIMEOUT_SECONDS = 2.0
+#: Websocket keep-alive: a ping (graphql-transport-ws) or "ka" (graphql-ws)
+#: this often keeps idle sockets open through proxies that cut silent
+#: connections (commonly after 60 s) and lets clients notice a dead server.
+KEEP_ALIVE_SECONDS = 15.0
+#: A socket that has not sent connection_init by then is closed (4408).
+CONNECTION_INIT_TIMEOUT = timedelta(seconds=10)
+
+
+class PingingTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    """graphql-transport-ws with server pings; Strawberry only answers the client's."""
+
+    _pinger: asyncio.Task[None] | None = None
+
+    async def handle_connection_init(self, message: Any) -> None:
+        await super().handle_connection_init(message)
+        if self.connection_acknowledged and self._pinger is None:
+            self._pinger = asyncio.create_task(self._ping(), name="ws-keep-alive")
+
+    async def _ping(self) -> None:
+        while True:
+            await asyncio.sleep(KEEP_ALIVE_SECONDS)
+            await self.send_message({"type": "ping"})
+
+    async def shutdown(self) -> None:
+        if self._pinger is not None:
+            self._pinger.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._pinger
+        await super().shutdown()
 
 
 class ChirpGraphQL(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = PingingTransportWSHandler
+
     async def execute_single(
         self, request: Any, request_adapter: AsyncHTTPRequestAdapter, *args: Any, **kwargs: Any
     ) -> Any:
@@ -107,7 +142,19 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             async with running_workers(rt):
                 yield
 
-    graphql = ChirpGraphQL(schema, graphql_ide="graphiql")
+    graphql = ChirpGraphQL(
+        schema,
+        graphql_ide="graphiql",
+        keep_alive=True,
+        keep_alive_interval=KEEP_ALIVE_SECONDS,
+        connection_init_wait_timeout=CONNECTION_INIT_TIMEOUT,
+        # Subscriptions are limited per connection with a coded error (Context);
+        # Strawberry's own limit would answer without a code.
+        max_subscriptions_per_connection=None,
+        # Any origin: websocket auth is the token in connection_init, never a
+        # cookie, so another site's page cannot ride on a user's session.
+        allowed_origins=["*"],
+    )
     return Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),

@@ -1,18 +1,31 @@
-"""The per-request GraphQL context: runtime, loaders, and the viewer behind the token."""
+"""The per-request GraphQL context: runtime, loaders, and the viewer behind the token.
+
+Over HTTP a context lives for one request. Over a websocket Strawberry makes
+one per *connection*: the token then comes from the ``connection_init``
+payload, and each live event gets fresh loaders (:meth:`Context.fresh_loaders`)
+so that nothing is served from a cache filled minutes earlier.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
-from chirp.errors import Unauthenticated
+from chirp.errors import BadUserInput, Unauthenticated
 from chirp.loaders import Loaders
 from chirp.runtime import Runtime
 from chirp.services import accounts
+
+#: Live subscriptions one websocket connection may hold at once. A screen
+#: needs a handful (feed, notifications, trends); the cap bounds what one
+#: socket can make the server hold.
+MAX_SUBSCRIPTIONS_PER_CONNECTION: Final = 20
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -23,15 +36,27 @@ def bearer_token(authorization: str | None) -> str | None:
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
+def _init_payload_token(params: dict[str, Any]) -> str | None:
+    """The token of ``{"authorization": "Bearer <token>"}`` (any key case); ''
+    when malformed, so a bad payload is UNAUTHENTICATED rather than anonymous."""
+    values = [value for key, value in params.items() if key.lower() == "authorization"]
+    if not values:
+        return None
+    return bearer_token(values[0]) if isinstance(values[0], str) else ""
+
+
 @dataclass
 class Context:
     rt: Runtime
     request: HTTPConnection
     response: Response | None
-    #: None without credentials; a string (possibly invalid) when some were sent.
+    #: From the Authorization header: None without one; a string (possibly
+    #: invalid) when one was sent.
     token: str | None
-    connection_params: dict[str, Any] = field(default_factory=dict)
+    #: The websocket ``connection_init`` payload (set by Strawberry).
+    connection_params: dict[str, Any] | None = None
     loaders: Loaders = field(init=False)
+    subscriptions: int = 0
     _viewer: asyncio.Future[int] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -43,10 +68,13 @@ class Context:
         A token that was sent but is not live is ``UNAUTHENTICATED`` rather than
         anonymous, so a client with a revoked token learns it must log in again.
         """
-        if self.token is None:
+        token = self.token
+        if token is None and self.connection_params:
+            token = _init_payload_token(self.connection_params)
+        if token is None:
             return None
         if self._viewer is None:
-            self._viewer = asyncio.ensure_future(accounts.authenticate(self.rt, token=self.token))
+            self._viewer = asyncio.ensure_future(accounts.authenticate(self.rt, token=token))
         return await asyncio.shield(self._viewer)
 
     async def require_viewer_id(self) -> int:
@@ -54,3 +82,22 @@ class Context:
         if viewer_id is None:
             raise Unauthenticated()
         return viewer_id
+
+    def fresh_loaders(self) -> Loaders:
+        """New, empty loaders (for each event of a long-lived subscription)."""
+        self.loaders = Loaders(self.rt, viewer_id=self.viewer_id)
+        return self.loaders
+
+    @asynccontextmanager
+    async def subscription_slot(self) -> AsyncIterator[None]:
+        """Hold one of the connection's subscription slots while the block runs."""
+        if self.subscriptions >= MAX_SUBSCRIPTIONS_PER_CONNECTION:
+            raise BadUserInput(
+                f"A connection holds at most {MAX_SUBSCRIPTIONS_PER_CONNECTION} "
+                "subscriptions; complete one first."
+            )
+        self.subscriptions += 1
+        try:
+            yield
+        finally:
+            self.subscriptions -= 1

@@ -21,6 +21,7 @@ from chirp.ids import Snowflake
 from chirp.persistence.embedded import EmbeddedServers
 from chirp.persistence.migrations import migrate
 from chirp.persistence.postgres import Database
+from chirp.persistence.pubsub import Broker
 from chirp.persistence.redis import connect_redis
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,8 @@ class Runtime:
     redis: Redis
     graph: GraphDriver
     ids: Snowflake
+    #: The process's one pub/sub connection for live events.
+    broker: Broker
 
 
 @contextlib.asynccontextmanager
@@ -54,10 +57,13 @@ async def open_runtime(
         stack.push_async_callback(redis.aclose)
         graph = await open_graph(settings)
         stack.push_async_callback(graph.close)
+        broker = Broker(redis)
+        stack.push_async_callback(broker.close)
         yield Runtime(
             settings=settings,
             db=db,
             redis=redis,
             graph=graph,
             ids=Snowflake(settings.worker_id),
+            broker=broker,
         )

@@ -8,9 +8,10 @@ from typing import Any
 
 import httpx
 
-from chirp.persistence import users
+from chirp.persistence import tokens, users
 from chirp.persistence.users import UserRecord
 from chirp.runtime import Runtime
+from chirp.services import accounts
 
 SIGN_UP = """
 mutation SignUp($handle: String!, $password: String!, $displayName: String) {
@@ -66,6 +67,16 @@ async def create_users(rt: Runtime, handles: list[str]) -> list[UserRecord]:
         )
         for handle in handles
     ]
+
+
+async def tokens_for(rt: Runtime, *user_ids: int) -> list[str]:
+    """A live token for each user (of ``create_users``), as logging in would store it."""
+    minted = []
+    for user_id in user_ids:
+        token = f"test-token-{user_id}"
+        await tokens.insert_token(rt.db, digest=accounts.token_digest(token), user_id=user_id)
+        minted.append(token)
+    return minted
 
 
 #: Long enough for any background step here; a test failing by it is broken.

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+
 from chirp.pagination import DEFAULT_PAGE_SIZE, Page
 from chirp.persistence.tweets import TweetRecord
 from chirp.resolvers import ChirpInfo
-from chirp.services import feeds
+from chirp.services import feeds, live
 
 
 async def home_feed(
@@ -20,3 +23,14 @@ async def home_feed(
         after=after,
         load_tweets=ctx.loaders.tweet_by_id.load_many,
     )
+
+
+async def live_home_feed(info: ChirpInfo) -> AsyncGenerator[TweetRecord, None]:
+    ctx = info.context
+    viewer_id = await ctx.require_viewer_id()
+    async with ctx.subscription_slot():
+        async with aclosing(live.home_feed(ctx.rt, user_id=viewer_id)) as tweet_ids:
+            async for tweet_id in tweet_ids:
+                tweet = await ctx.fresh_loaders().tweet_by_id.load(tweet_id)
+                if tweet is not None:  # not deleted since
+                    yield tweet

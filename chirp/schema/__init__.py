@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -21,8 +23,14 @@ from strawberry.types import ExecutionResult
 
 from chirp.resolvers import nodes
 from chirp.schema.errors import coded, log_unexpected
-from chirp.schema.feeds import FeedQuery
+from chirp.schema.feeds import FeedQuery, FeedSubscription
 from chirp.schema.node import Node
+from chirp.schema.notifications import (
+    Notification,
+    NotificationMutation,
+    NotificationQuery,
+    NotificationSubscription,
+)
 from chirp.schema.tweets import Tweet, TweetMutation, TweetQuery
 from chirp.schema.users import User, UserMutation, UserQuery
 
@@ -54,8 +62,9 @@ class NodeQuery:
     )
 
 
-Query = merge_types("Query", (UserQuery, TweetQuery, FeedQuery, NodeQuery))
-Mutation = merge_types("Mutation", (UserMutation, TweetMutation))
+Query = merge_types("Query", (UserQuery, TweetQuery, FeedQuery, NotificationQuery, NodeQuery))
+Mutation = merge_types("Mutation", (UserMutation, TweetMutation, NotificationMutation))
+Subscription = merge_types("Subscription", (FeedSubscription, NotificationSubscription))
 
 
 class ChirpSchema(strawberry.Schema):
@@ -68,15 +77,29 @@ class ChirpSchema(strawberry.Schema):
             result.errors = [coded(error) for error in result.errors]
         return result
 
+    async def stream(self, *args: Any, **kwargs: Any) -> Any:
+        """The same for websocket operations, one streamed result at a time."""
+        results = await super().stream(*args, **kwargs)
+        return _coded_stream(results)
+
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
         """Log only what is a bug; client errors are expected and not worth a traceback."""
         log_unexpected(errors)
 
 
+async def _coded_stream(results: AsyncGenerator[Any, None]) -> AsyncGenerator[Any, None]:
+    async with aclosing(results):
+        async for result in results:
+            if getattr(result, "errors", None):
+                result.errors = [coded(error) for error in result.errors]
+            yield result
+
+
 schema = ChirpSchema(
     query=Query,
     mutation=Mutation,
-    types=[User, Tweet],
+    subscription=Subscription,
+    types=[User, Tweet, Notification],
     # Factories: Strawberry builds fresh extensions per operation (the caches
     # themselves are shared at module level).
     extensions=[

@@ -16,3 +16,13 @@ class FeedQuery:
         description="The viewer's tweets and retweets and those of everyone they follow, "
         "newest first, reaching back 800 entries. Requires a token.",
     )
+
+
+@strawberry.type
+class FeedSubscription:
+    home_feed: Tweet = strawberry.subscription(
+        resolver=feeds.live_home_feed,
+        description="Every tweet that enters the viewer's home feed from now on, celebrities' "
+        'included. Requires a token (`{"authorization": "Bearer <token>"}` in the '
+        "connection_init payload).",
+    )

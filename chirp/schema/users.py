@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 
 from chirp.persistence.users import UserRecord
-from chirp.resolvers import accounts, follows, tweets, users
+from chirp.resolvers import accounts, follows, notifications, tweets, users
 from chirp.schema.node import Node
 from chirp.schema.pagination import Connection
 
@@ -44,6 +44,10 @@ class User(Node):
     )
     tweets: Connection[TweetType] = strawberry.field(
         resolver=tweets.user_tweets, description="Their tweets and retweets, newest first."
+    )
+    unread_notification_count: int | None = strawberry.field(
+        resolver=notifications.unread_notification_count,
+        description="The viewer's own unread notifications; null for other users.",
     )
 
     @classmethod

@@ -39,6 +39,7 @@ from chirp.persistence import tweets as tweet_rows
 from chirp.persistence.timelines import TimelineRead
 from chirp.persistence.tweets import TweetRecord
 from chirp.runtime import Runtime
+from chirp.services import live
 
 #: Entries kept per timeline (the contract; Twitter kept 800 as well). The
 #: feed ends there: older entries are only on the authors' own pages.
@@ -86,12 +87,15 @@ async def on_tweet_added(
         return  # deleted before its fan-out (or a redelivery after the delete)
     entry = [(tweet_id, author_id)]
     await timelines.push(rt.redis, user_ids=[author_id], entries=entry, max_items=max_items)
+    await live.tweet_entered_timelines(rt, user_ids=[author_id], tweet_id=tweet_id)
     graph = FollowGraph(rt.graph)
     if _is_celebrity(rt, await graph.follower_count(user_id=author_id)):
         await timelines.mark_celebrities(rt.redis, author_ids=[author_id])
+        await live.celebrity_tweeted(rt, author_id=author_id, tweet_id=tweet_id)
         return
     async for followers in _follower_pages(graph, author_id):
         await timelines.push(rt.redis, user_ids=followers, entries=entry, max_items=max_items)
+        await live.tweet_entered_timelines(rt, user_ids=followers, tweet_id=tweet_id)
 
 
 async def on_tweets_removed(rt: Runtime, *, tweets: Sequence[tuple[int, int]]) -> None:
@@ -116,6 +120,9 @@ async def on_follow(
     graph = FollowGraph(rt.graph)
     if await _follows(graph, follower_id, followee_id):
         await _merge_author(rt, graph, follower_id, followee_id, max_items)
+        await live.follows_changed(
+            rt, follower_id=follower_id, followee_id=followee_id, following=True
+        )
 
 
 async def on_unfollow(
@@ -126,6 +133,9 @@ async def on_unfollow(
     celebrity below the threshold, push their tweets to their followers."""
     graph = FollowGraph(rt.graph)
     if not await _follows(graph, follower_id, followee_id):
+        await live.follows_changed(
+            rt, follower_id=follower_id, followee_id=followee_id, following=False
+        )
         if await _remove_author(rt, follower_id, followee_id) and await _follows(
             graph, follower_id, followee_id
         ):  # followed again meanwhile, and its merge may have been undone

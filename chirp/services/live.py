@@ -1,0 +1,125 @@
+"""Live delivery: which events reach which subscribers.
+
+Home feed, following the hybrid fan-out of :mod:`chirp.services.feeds`:
+
+* A pushed tweet (author below the celebrity threshold) is published by the
+  fan-out itself, page by page, on the timeline channel of each follower
+  *someone is watching* (a presence key exists), so an author with 9,000
+  followers and three watchers sends three messages.
+* A celebrity's tweet is published once, on the author's channel. Each
+  process subscribes to the channels of the celebrities its local watchers
+  follow (one Redis subscription per author per process, however many
+  watchers), and follows and unfollows made while watching add or drop them.
+
+Notifications are published on the recipient's channel when they are made.
+
+Messages carry ids only; the subscriber loads the rows itself, so a tweet
+deleted before delivery is skipped and nothing stale travels through Redis.
+Events are delivered at least once (a redelivered stream entry publishes
+again), so subscribers drop ids they have just delivered.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Sequence
+from typing import Final
+
+from chirp.errors import RateLimited
+from chirp.graph.follows import FollowGraph
+from chirp.persistence import live
+from chirp.persistence.notifications import Created
+from chirp.persistence.pubsub import SlowConsumer, Subscription
+from chirp.runtime import Runtime
+
+#: Ids a subscriber remembers having delivered, to drop redeliveries. A
+#: redelivery follows its original within seconds, far fewer events apart.
+RECENT_IDS: Final = 256
+#: Events that show the client something (others only steer the subscription).
+_DELIVERED_ONCE: Final = frozenset({"tweet", "notification"})
+#: What a dropped slow client is told to wait before subscribing again.
+SLOW_CONSUMER_RETRY_SECONDS: Final = 1
+
+
+# ---------------------------------------------------------------- publishing
+
+
+async def tweet_entered_timelines(rt: Runtime, *, user_ids: Sequence[int], tweet_id: int) -> int:
+    """Tell the watched ones among ``user_ids`` that ``tweet_id`` is in their feed."""
+    message = live.encode(tweet=tweet_id)
+    return await live.publish_to_watched_timelines(rt.redis, user_ids=user_ids, message=message)
+
+
+async def celebrity_tweeted(rt: Runtime, *, author_id: int, tweet_id: int) -> None:
+    await rt.broker.publish(live.author_channel(author_id), live.encode(tweet=tweet_id))
+
+
+async def follows_changed(
+    rt: Runtime, *, follower_id: int, followee_id: int, following: bool
+) -> None:
+    """Let the follower's watchers start or stop listening to a celebrity followee."""
+    message = (
+        live.encode(followed=followee_id) if following else live.encode(unfollowed=followee_id)
+    )
+    await live.publish_to_watched_timelines(rt.redis, user_ids=[follower_id], message=message)
+
+
+async def notified(rt: Runtime, *, created: Sequence[Created]) -> None:
+    for notification in created:
+        await rt.broker.publish(
+            live.notifications_channel(notification.recipient_id),
+            live.encode(notification=notification.id),
+        )
+
+
+# ---------------------------------------------------------------- subscribing
+
+
+async def home_feed(rt: Runtime, *, user_id: int) -> AsyncIterator[int]:
+    """Ids of tweets entering ``user_id``'s home feed from now on."""
+    graph = FollowGraph(rt.graph)
+    following = await graph.following_follower_counts(user_id=user_id)
+    celebrities = [a for a, n in following.items() if n >= rt.settings.celebrity_followers]
+    channels = [live.timeline_channel(user_id), *map(live.author_channel, celebrities)]
+    presence = [live.timeline_presence(user_id)]
+    async with rt.broker.subscribe(channels, presence=presence) as subscription:
+        async for event in _events(subscription):
+            if "tweet" in event:
+                yield event["tweet"]
+            elif "followed" in event:
+                author_id = event["followed"]
+                count = await graph.follower_count(user_id=author_id)
+                if count >= rt.settings.celebrity_followers:
+                    await subscription.add(live.author_channel(author_id))
+            elif "unfollowed" in event:
+                await subscription.remove(live.author_channel(event["unfollowed"]))
+
+
+async def notifications(rt: Runtime, *, user_id: int) -> AsyncIterator[int]:
+    """Ids of ``user_id``'s notifications made from now on."""
+    async with rt.broker.subscribe([live.notifications_channel(user_id)]) as subscription:
+        async for event in _events(subscription):
+            if "notification" in event:
+                yield event["notification"]
+
+
+async def _events(subscription: Subscription) -> AsyncIterator[dict[str, int]]:
+    """Decoded messages, without repeats of recently delivered ids; a slow
+    consumer ends with ``RATE_LIMITED`` (the client may subscribe again)."""
+    recent: OrderedDict[tuple[str, int], None] = OrderedDict()
+    try:
+        async for message in subscription:
+            event = live.decode(message.data)
+            key = next(iter(event.items()))
+            if key[0] in _DELIVERED_ONCE:
+                if key in recent:
+                    continue
+                recent[key] = None
+                if len(recent) > RECENT_IDS:
+                    recent.popitem(last=False)
+            yield event
+    except SlowConsumer:
+        raise RateLimited(
+            "This subscription fell too far behind and was dropped; subscribe again.",
+            retry_after=SLOW_CONSUMER_RETRY_SECONDS,
+        ) from None
