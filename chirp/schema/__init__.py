@@ -22,6 +22,7 @@ from strawberry.types import ExecutionResult
 from chirp.resolvers import nodes
 from chirp.schema.errors import coded, log_unexpected
 from chirp.schema.feeds import FeedQuery
+from chirp.schema.links import LinkMutation, LinkQuery
 from chirp.schema.node import Node
 from chirp.schema.tweets import Tweet, TweetMutation, TweetQuery
 from chirp.schema.users import User, UserMutation, UserQuery
@@ -54,8 +55,8 @@ class NodeQuery:
     )
 
 
-Query = merge_types("Query", (UserQuery, TweetQuery, FeedQuery, NodeQuery))
-Mutation = merge_types("Mutation", (UserMutation, TweetMutation))
+Query = merge_types("Query", (UserQuery, TweetQuery, FeedQuery, NodeQuery, LinkQuery))
+Mutation = merge_types("Mutation", (UserMutation, TweetMutation, LinkMutation))
 
 
 class ChirpSchema(strawberry.Schema):
