@@ -109,7 +109,9 @@ async def test_urls_hold_at_most_2048_characters(
     assert await link_rows(clean) == 1
 
 
-@pytest.mark.parametrize("bad", ["https://example.com/a b", "https://example.com/\r\nSet-Cookie: x"])
+@pytest.mark.parametrize(
+    "bad", ["https://example.com/a b", "https://example.com/\r\nSet-Cookie: x"]
+)
 async def test_whitespace_and_control_characters_are_refused(
     client: httpx.AsyncClient, clean: Runtime, token: str, bad: str
 ) -> None:
@@ -147,9 +149,7 @@ async def test_international_urls_are_stored_in_ascii(
     )
 
 
-async def test_an_alias_is_the_code(
-    client: httpx.AsyncClient, clean: Runtime, token: str
-) -> None:
+async def test_an_alias_is_the_code(client: httpx.AsyncClient, clean: Runtime, token: str) -> None:
     link = (await shorten(client, token, "https://example.com/", alias="My_Link-1"))["data"]
     assert link["shortenUrl"]["code"] == "My_Link-1"
     assert link["shortenUrl"]["shortUrl"].endswith("/s/My_Link-1")

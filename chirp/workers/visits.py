@@ -26,15 +26,16 @@ log = logging.getLogger(__name__)
 
 
 async def flush_once(rt: Runtime) -> int:
-    """Flush one batch (an unfinished one first); return the visits it held."""
+    """Flush one batch (an unfinished one first); return the visits it added
+    (0 when there was none, or it had been added before its flusher died)."""
     batch = await visit_counters.take_batch(rt.redis)
     if batch is None:
         return 0
-    await links.apply_visit_batch(
+    added = await links.apply_visit_batch(
         rt.db, batch_id=batch.batch_id, daily=batch.daily, totals=batch.totals
     )
     await visit_counters.finish_batch(rt.redis, batch.batch_id)
-    return sum(count for _, count in batch.totals)
+    return sum(count for _, count in batch.totals) if added else 0
 
 
 async def run(rt: Runtime, stop: asyncio.Event) -> None:
