@@ -20,7 +20,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from chirp.runtime import Runtime
-from chirp.services.redirects import Redirects
+from chirp.services.redirects import TIERS, Redirects
 
 #: Generated codes and aliases; anything else is unknown without a lookup.
 _CODE = re.compile(r"[A-Za-z0-9_-]{1,32}")
@@ -44,8 +44,10 @@ def redirect_routes(prefix: str, redirects: Redirects) -> list[Route]:
         head = request.method == "HEAD"
         if not _CODE.fullmatch(code):
             return _error(404, head=head)
-        rt: Runtime = request.app.state.runtime
-        outcome = await redirects.visit(rt, code, count=not head)
+        outcome = redirects.visit_cached(code, count=not head)
+        if outcome is None:
+            rt: Runtime = request.app.state.runtime
+            outcome = await redirects.visit(rt, code, count=not head)
         if outcome.target_url is None:
             return _error(outcome.status, head=head)
         return Response(
@@ -61,7 +63,7 @@ def redirect_routes(prefix: str, redirects: Redirects) -> list[Route]:
             "# TYPE chirp_link_lookups_total counter",
             *(
                 f'chirp_link_lookups_total{{tier="{tier}"}} {getattr(stats, tier)}'
-                for tier in ("local", "redis", "postgres")
+                for tier in TIERS
             ),
         ]
         return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")

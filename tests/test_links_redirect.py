@@ -197,3 +197,18 @@ async def test_the_prefix_is_a_setting(clean: Runtime) -> None:
         assert (await http.get("/s/pfx")).status_code == 404
         loop = await gql(http, SHORTEN, {"url": f"{settings.base_url}/go/pfx"}, token=token)
         assert loop["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+async def test_concurrent_misses_of_one_code_share_one_lookup(
+    client: httpx.AsyncClient, clean: Runtime, token: str
+) -> None:
+    code = await make_link(client, token)
+    await clean.redis.flushall()
+    before = clean.db.round_trips
+    async with fresh_client(clean) as cold:
+        responses = await asyncio.gather(*(cold.get(f"/s/{code}") for _ in range(20)))
+        metrics = (await cold.get("/metrics")).text
+    assert {response.status_code for response in responses} == {302}
+    assert clean.db.round_trips - before == 1
+    assert 'chirp_link_lookups_total{tier="postgres"} 1' in metrics
+    assert 'chirp_link_lookups_total{tier="redis"} 0' in metrics

@@ -27,7 +27,7 @@ from bench.scenario import Request, Scenario, StatsProbe
 LINKS = 1_000
 #: Aliased mutations per setup request: under Chirp's 30-alias guard.
 PER_DOCUMENT = 25
-TIERS = ("local", "redis", "postgres")
+TIERS = ("local", "shared", "redis", "postgres")
 _METRIC = re.compile(r'^chirp_link_lookups_total\{tier="(\w+)"\} (\d+)$', re.MULTILINE)
 
 
@@ -76,7 +76,7 @@ def lookup_report(before: dict[str, float], after: dict[str, float]) -> dict[str
         return {}
     lookups = {tier: int(after.get(tier, 0) - before.get(tier, 0)) for tier in TIERS}
     total = sum(lookups.values())
-    hits = lookups["local"] + lookups["redis"]
+    hits = total - lookups["postgres"]
     return {
         "link_lookups": lookups,
         "cache_hit_rate": round(hits / total, 5) if total else None,

@@ -92,17 +92,26 @@ class LocalCache:
 
 @dataclass(slots=True)
 class LookupStats:
-    """Where lookups were answered (the cache hit rate is local + redis over all)."""
+    """Where lookups were answered: this process's LRU, another request's lookup
+    of the same code that was in flight (``shared``), Redis, or Postgres. The
+    cache hit rate is everything but ``postgres`` over all."""
 
     local: int = 0
+    shared: int = 0
     redis: int = 0
     postgres: int = 0
+
+
+TIERS = ("local", "shared", "redis", "postgres")
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
     status: int  # 302, 404 or 410
     target_url: str | None = None
+
+
+_MISSING = {404: Outcome(404), 410: Outcome(410)}
 
 
 class Redirects:
@@ -112,16 +121,37 @@ class Redirects:
         self.cache = LocalCache()
         self.stats = LookupStats()
         self._visits: Counter[tuple[str, int]] = Counter()
+        #: Lookups under way, so concurrent misses of one code (a cold start,
+        #: a link going viral) cost one Redis or Postgres query, not one each.
+        self._inflight: dict[str, asyncio.Future[Entry | None]] = {}
+
+    def visit_cached(self, code: str, *, count: bool = True) -> Outcome | None:
+        """The answer without any I/O when this process holds it (an uncapped
+        link, or a cached 404/410); None when ``visit`` must be awaited. Most
+        redirects end here, so it avoids even the coroutine calls."""
+        now = time.time()
+        entry = self.cache.get(code, now)
+        if entry is None:
+            return None
+        if isinstance(entry, Missing):
+            self.stats.local += 1
+            return _MISSING[entry.status]
+        if entry.capped or (entry.expires_at is not None and entry.expires_at <= now):
+            return None
+        self.stats.local += 1
+        if count:
+            self._visits[code, int(now) // _SECONDS_PER_DAY] += 1
+        return Outcome(302, entry.target_url)
 
     async def visit(self, rt: Runtime, code: str, *, count: bool = True) -> Outcome:
         """Where ``code`` leads now; ``count=False`` (HEAD) looks without visiting."""
         entry = await self._resolve(rt, code)
         if isinstance(entry, Missing):
-            return Outcome(entry.status)
+            return _MISSING[entry.status]
         now = time.time()
         if entry.expires_at is not None and entry.expires_at <= now:
             await self._remember(rt, code, GONE)
-            return Outcome(410)
+            return _MISSING[410]
         if not entry.capped:
             if count:
                 self._visits[code, int(now) // _SECONDS_PER_DAY] += 1
@@ -132,7 +162,7 @@ class Redirects:
             target = await links.capped_visit_left(rt.db, code=code)
         if target is None:  # used up (or expired by the database's clock)
             await self._remember(rt, code, GONE)
-            return Outcome(410)
+            return _MISSING[410]
         return Outcome(302, target)
 
     def forget(self, code: str) -> None:
@@ -145,15 +175,33 @@ class Redirects:
         if entry is not None:
             self.stats.local += 1
             return entry
-        entry = await self._from_redis(rt, code)
-        if entry is not None:
-            self.stats.redis += 1
-        else:
-            self.stats.postgres += 1
-            entry = await self._from_postgres(rt, code)
-            await self._to_redis(rt, code, entry)
-        self.cache.put(code, entry, now)
-        return entry
+        pending = self._inflight.get(code)
+        if pending is not None:
+            shared = await asyncio.shield(pending)
+            if shared is not None:  # None: that lookup failed; try our own
+                self.stats.shared += 1
+                return shared
+        return await self._lookup(rt, code, now)
+
+    async def _lookup(self, rt: Runtime, code: str, now: float) -> Entry:
+        """Redis, then Postgres; the answer is cached in the tiers above."""
+        future: asyncio.Future[Entry | None] = asyncio.get_running_loop().create_future()
+        self._inflight.setdefault(code, future)
+        entry: Entry | None = None
+        try:
+            entry = await self._from_redis(rt, code)
+            if entry is not None:
+                self.stats.redis += 1
+            else:
+                self.stats.postgres += 1
+                entry = await self._from_postgres(rt, code)
+                await self._to_redis(rt, code, entry)
+            self.cache.put(code, entry, now)
+            return entry
+        finally:
+            if self._inflight.get(code) is future:
+                del self._inflight[code]
+            future.set_result(entry)
 
     async def _from_postgres(self, rt: Runtime, code: str) -> Entry:
         link = await links.link_by_code(rt.db.read, code)
