@@ -135,12 +135,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 async def _setup_and_load(
     server: RunningServer, scenario: AnyScenario, args: argparse.Namespace
-) -> LoadResult:
+) -> tuple[LoadResult, dict[str, Any]]:
     async with httpx.AsyncClient(base_url=server.base_url, timeout=SETUP_TIMEOUT_S) as client:
         state = await scenario.setup(client, server.base_url)
+        before = await scenario.stats.read(client) if scenario.stats else {}
     requests = scenario.requests(state)
     _log(f"{server.command.label}: {args.warmup:g} s warm-up, {args.duration:g} s measured")
-    return await run_load(
+    result = await run_load(
         HOST,
         server.command.port,
         requests,
@@ -153,6 +154,11 @@ async def _setup_and_load(
             "machine": busy_cpu_seconds,
         },
     )
+    if scenario.stats is None:
+        return result, {}
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=SETUP_TIMEOUT_S) as client:
+        after = await scenario.stats.read(client)
+    return result, scenario.stats.report(before, after)
 
 
 class SetupError(ServerError):
@@ -168,7 +174,7 @@ def run_side(
         took = server.wait_ready(args.ready_timeout)
         _log(f"{command.label}: ready after {took:.1f} s")
         try:
-            result = run_async(lambda: _setup_and_load(server, scenario, args))
+            result, server_stats = run_async(lambda: _setup_and_load(server, scenario, args))
         except (GraphQLCallError, httpx.HTTPError) as exc:
             raise SetupError(f"{command.label}: setup failed: {exc}", server.log_tail()) from exc
         if server.process.poll() is not None:
@@ -176,6 +182,8 @@ def run_side(
     for sample in result.error_samples:
         _log(f"{command.label}: error: {sample}")
     summary = summarize(result)
+    if server_stats:
+        summary["server_stats"] = server_stats
     _log(f"{command.label}: {summary['rps']} req/s, p50 {summary['p50_ms']} ms, "
          f"p99 {summary['p99_ms']} ms, {summary['errors']} errors")  # fmt: skip
     return summary

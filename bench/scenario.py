@@ -41,6 +41,16 @@ def http_2xx(status: int, body: bytes) -> str | None:
 
 
 @dataclass(frozen=True)
+class StatsProbe:
+    """Counters a server exposes about itself (e.g. cache hits), read through
+    its API right before and right after the load; ``report(before, after)``
+    becomes the side's ``server_stats`` (an empty dict leaves it out)."""
+
+    read: Callable[[httpx.AsyncClient], Awaitable[dict[str, float]]]
+    report: Callable[[dict[str, float], dict[str, float]], dict[str, Any]]
+
+
+@dataclass(frozen=True)
 class Scenario(Generic[StateT]):
     """One benchmark: the same setup and requests run against Chirp and a baseline.
 
@@ -61,6 +71,8 @@ class Scenario(Generic[StateT]):
     #: Arguments for ``chirp seed``, run on Chirp's data directory before it
     #: starts (the baseline builds the same data in memory at import).
     seed: tuple[str, ...] = ()
+    #: Optional server-side counters to report with the side's numbers.
+    stats: StatsProbe | None = None
 
     def __post_init__(self) -> None:
         if "." in self.name or not self.name:

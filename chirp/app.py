@@ -29,9 +29,12 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 
 from chirp.config import Settings
 from chirp.context import Context, bearer_token
+from chirp.redirects import redirect_routes
 from chirp.request_id import RequestIdMiddleware
 from chirp.runtime import Runtime, open_runtime
 from chirp.schema import schema
+from chirp.services.redirects import Redirects
+from chirp.workers.visits import running_flusher
 
 log = logging.getLogger(__name__)
 
@@ -126,13 +129,22 @@ async def _check(name: str, probe: Callable[[], Awaitable[Any]]) -> tuple[str, s
 
 
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> Starlette:
+    settings = settings or (runtime.settings if runtime is not None else Settings())
+    redirects = Redirects()  # this process's link cache and visit counts
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        app.state.redirects = redirects
         if runtime is not None:
             app.state.runtime = runtime
-            yield
+            async with redirects.running(runtime):
+                yield
             return
-        async with open_runtime(settings or Settings()) as rt:
+        async with (
+            open_runtime(settings) as rt,
+            running_flusher(rt),  # every app process counts visits, so each flushes
+            redirects.running(rt),
+        ):
             app.state.runtime = rt
             if not rt.settings.workers_in_process:
                 yield
@@ -161,6 +173,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            *redirect_routes(settings.short_link_prefix, redirects),
         ],
         middleware=[Middleware(RequestIdMiddleware)],
         lifespan=lifespan,

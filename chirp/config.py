@@ -68,6 +68,18 @@ class Settings(BaseSettings):
         "mode (Ladybug is single-process), off when every store is external.",
     )
     log_level: str = Field("INFO", description="Python log level.")
+    short_link_prefix: str = Field(
+        "/s",
+        pattern=r"^(/[A-Za-z0-9_-]+)+$",
+        description="Path prefix of short links: GET {prefix}/{code} redirects.",
+    )
+    visit_flush_seconds: float = Field(
+        10,
+        gt=0,
+        le=3600,
+        description="How often visit counters move from Redis to Postgres; a Redis "
+        "flush loses at most this much of uncapped links' visit counts.",
+    )
 
     @field_validator("public_base_url")
     @classmethod

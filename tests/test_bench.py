@@ -276,3 +276,22 @@ def test_celebrity_measurement_runs_small(
     assert (report["chirp"]["followers"], report["chirp"]["samples"]) == (500, 20)
     assert (report["baseline"]["followers"], report["baseline"]["samples"]) == (10, 20)
     assert report["ratio"]["p50"] > 0
+
+
+@pytest.mark.timeout(180)
+def test_redirect_scenario_reports_the_cache_hit_rate(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``chirp bench redirect`` end to end with 50 links: every answer is the
+    expected 302 (not followed), and Chirp's side carries its lookup counters."""
+    from bench.scenarios import redirect
+
+    monkeypatch.setattr(redirect, "LINKS", 50)
+    code, out, err = _run(capsys, ["redirect", *E2E_ARGS])
+    assert code == 0, err
+    report = json.loads(out)
+    _assert_complete_report(report, "redirect")
+    stats = report["chirp"]["server_stats"]
+    assert sum(stats["link_lookups"].values()) >= report["chirp"]["requests"]
+    assert 0.9 < stats["cache_hit_rate"] <= 1.0
+    assert "server_stats" not in report["baseline"]

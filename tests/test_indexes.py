@@ -8,11 +8,12 @@ missing index (or one the query cannot use) fails the test.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import date
 from typing import Any
 
 import pytest
 
-from chirp.persistence import tokens, tweets, users
+from chirp.persistence import links, tokens, tweets, users
 from chirp.persistence.postgres import Executor
 from chirp.runtime import Runtime
 
@@ -74,6 +75,21 @@ LIST_QUERIES: dict[str, tuple[Query, set[str]]] = {
     "mentioned handles": (
         lambda db: users.user_ids_by_handles(db, ["alice", "bob"]),
         {"users_handle_lower_key"},
+    ),
+    "tweet links": (
+        lambda db: links.links_by_tweet_ids(db, [1, 2]),
+        {"tweet_links_pkey", "short_links_pkey"},
+    ),
+    "links by code": (lambda db: links.links_by_codes(db, ["a", "b"]), {"short_links_pkey"}),
+    "visit totals": (
+        lambda db: links.visit_totals(db, codes=["a", "b"], batch_ids=["x"]),
+        {"short_links_pkey", "visit_flushes_pkey"},
+    ),
+    "daily visits": (
+        lambda db: links.daily_visits(
+            db, codes=["a", "b"], since=date(2025, 1, 1), batch_ids=["x"]
+        ),
+        {"link_visits_pkey", "visit_flushes_pkey"},
     ),
     "token owner": (
         lambda db: tokens.user_id_for_token(db, digest=b"x" * 32),

@@ -159,3 +159,35 @@ async def test_who_to_follow_cost_is_flat(
     # Postgres: the suggested users' rows. Graph: suggestions, which of the
     # most-followed the viewer follows, counts, viewerFollows.
     assert await flat(run, clean) == (1, 4)
+
+
+LINKED_TWEETS = """
+query Linked($handle: String!, $first: Int!) {
+  user(handle: $handle) {
+    tweets(first: $first) {
+      edges { node { links { code shortUrl visitCount owner { handle } } } }
+    }
+  }
+}
+"""
+
+
+async def test_tweet_links_cost_is_flat(client: httpx.AsyncClient, clean: Runtime) -> None:
+    """Tweet.links with visit counts and owners: one query each for the whole page."""
+    [author] = await create_users(clean, ["linker"])
+    for i in range(100):
+        await tweets.post_tweet(
+            clean,
+            author_id=author.id,
+            text=f"tweet {i} https://example.com/{i} and https://example.org/{i}",
+        )
+
+    async def run(size: int) -> dict[str, Any]:
+        body = await gql(client, LINKED_TWEETS, {"handle": "linker", "first": size})
+        edges = body["data"]["user"]["tweets"]["edges"]
+        assert len(edges) == size and all(len(e["node"]["links"]) == 2 for e in edges)
+        return body
+
+    # Postgres: user, tweets page, links, visit counts (plus one Redis MULTI for
+    # the pending counts); the owner is the user already loaded. Graph: none.
+    assert await flat(run, clean) == (4, 0)

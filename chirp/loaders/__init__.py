@@ -19,6 +19,12 @@ from chirp.loaders.follows import (
     FollowsViewerByUserLoader,
     ViewerFollowsByUserLoader,
 )
+from chirp.loaders.links import (
+    DailyVisitsByLinkLoader,
+    LinkByCodeLoader,
+    LinksByTweetLoader,
+    VisitCountByLinkLoader,
+)
 from chirp.loaders.tweets import (
     MentionsByTweetLoader,
     TweetByIdLoader,
@@ -36,6 +42,7 @@ class Loaders:
         self._db = rt.db
         self._graph = FollowGraph(rt.graph)
         self._viewer_id = viewer_id
+        self._rt = rt
 
     @cached_property
     def user_by_id(self) -> UserByIdLoader:
@@ -60,6 +67,22 @@ class Loaders:
     @cached_property
     def reply_page_by_tweet(self) -> TweetPageLoader:
         return TweetPageLoader(self._db, by="replies", tweets_by_id=self.tweet_by_id)
+
+    @cached_property
+    def link_by_code(self) -> LinkByCodeLoader:
+        return LinkByCodeLoader(self._rt)
+
+    @cached_property
+    def links_by_tweet(self) -> LinksByTweetLoader:
+        return LinksByTweetLoader(self._rt)
+
+    @cached_property
+    def visit_count_by_link(self) -> VisitCountByLinkLoader:
+        return VisitCountByLinkLoader(self._rt)
+
+    @cached_property
+    def daily_visits_by_link(self) -> DailyVisitsByLinkLoader:
+        return DailyVisitsByLinkLoader(self._rt)
 
     @cached_property
     def follow_counts_by_user(self) -> FollowCountsByUserLoader:

@@ -25,6 +25,10 @@ HashtagRow = tuple[str, int]
 MentionRow = tuple[int, int, int]
 #: ``(user_id, tweet_id, created_at)``
 LikeRow = tuple[int, int, datetime]
+#: ``(code, target_url, owner_id, created_at)``
+LinkRow = tuple[str, str, int, datetime]
+#: ``(tweet_id, position, code)``
+TweetLinkRow = tuple[int, int, str]
 
 USER_COLUMNS: Final = (
     "id",
@@ -50,6 +54,8 @@ TWEET_COLUMNS: Final = (
 HASHTAG_COLUMNS: Final = ("tag", "tweet_id")
 MENTION_COLUMNS: Final = ("tweet_id", "user_id", "position")
 LIKE_COLUMNS: Final = ("user_id", "tweet_id", "created_at")
+LINK_COLUMNS: Final = ("code", "target_url", "owner_id", "created_at")
+TWEET_LINK_COLUMNS: Final = ("tweet_id", "position", "code")
 
 
 async def handle_exists(db: Executor, handle: str) -> bool:
@@ -80,3 +86,12 @@ async def copy_mentions(db: Executor, rows: Sequence[MentionRow]) -> None:
 
 async def copy_likes(db: Executor, rows: Sequence[LikeRow]) -> None:
     await db.copy_records_to_table("likes", records=rows, columns=LIKE_COLUMNS)
+
+
+async def copy_links(db: Executor, rows: Sequence[LinkRow]) -> None:
+    await db.copy_records_to_table("short_links", records=rows, columns=LINK_COLUMNS)
+
+
+async def copy_tweet_links(db: Executor, rows: Sequence[TweetLinkRow]) -> None:
+    """After ``copy_links`` and ``copy_tweets``: rows reference both."""
+    await db.copy_records_to_table("tweet_links", records=rows, columns=TWEET_LINK_COLUMNS)

@@ -20,6 +20,7 @@ from datetime import datetime
 import asyncpg
 
 from chirp.persistence import outbox
+from chirp.persistence.links import TWEET_LINKS_CTE
 from chirp.persistence.postgres import Database, Executor
 from chirp.persistence.users import UserRecord, user_from_row
 
@@ -82,7 +83,7 @@ WITH new AS (
     INSERT INTO outbox (kind, payload)
     SELECT '{outbox.TWEET_ADDED}', jsonb_build_object('tweet_id', id, 'author_id', author_id)
     FROM new
-)
+), {TWEET_LINKS_CTE}
 SELECT {_COLUMNS} FROM new
 """
 
@@ -97,7 +98,9 @@ async def insert_tweet(
     quote_of_id: int | None,
     hashtags: Sequence[str],
     mention_ids: Sequence[int],
+    links: Sequence[tuple[str, str | None]] = (),
 ) -> TweetRecord:
+    """``links``: ``(code, target)`` in order of appearance; see ``TWEET_LINKS_CTE``."""
     try:
         row = await db.fetchrow(
             _INSERT_TWEET,
@@ -108,6 +111,8 @@ async def insert_tweet(
             quote_of_id,
             list(hashtags),
             list(mention_ids),
+            [code for code, _ in links],
+            [target for _, target in links],
         )
     except asyncpg.ForeignKeyViolationError:
         raise MissingReference() from None

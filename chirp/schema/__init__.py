@@ -24,6 +24,7 @@ from strawberry.types import ExecutionResult
 from chirp.resolvers import nodes
 from chirp.schema.errors import coded, log_unexpected
 from chirp.schema.feeds import FeedQuery, FeedSubscription
+from chirp.schema.links import LinkMutation, LinkQuery
 from chirp.schema.node import Node
 from chirp.schema.notifications import (
     Notification,
@@ -62,8 +63,12 @@ class NodeQuery:
     )
 
 
-Query = merge_types("Query", (UserQuery, TweetQuery, FeedQuery, NotificationQuery, NodeQuery))
-Mutation = merge_types("Mutation", (UserMutation, TweetMutation, NotificationMutation))
+Query = merge_types(
+    "Query", (UserQuery, TweetQuery, FeedQuery, NotificationQuery, LinkQuery, NodeQuery)
+)
+Mutation = merge_types(
+    "Mutation", (UserMutation, TweetMutation, NotificationMutation, LinkMutation)
+)
 Subscription = merge_types("Subscription", (FeedSubscription, NotificationSubscription))
 
 

@@ -8,14 +8,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 
 from chirp.persistence.tweets import TweetRecord
-from chirp.resolvers import tweets
+from chirp.resolvers import links, tweets
 from chirp.schema.node import Node
 from chirp.schema.pagination import Connection
 
 if TYPE_CHECKING:
+    from chirp.schema.links import ShortLink
     from chirp.schema.users import User
 
 UserType = Annotated["User", strawberry.lazy("chirp.schema.users")]
+ShortLinkType = Annotated["ShortLink", strawberry.lazy("chirp.schema.links")]
 
 
 @strawberry.type(
@@ -40,6 +42,10 @@ class Tweet(Node):
     hashtags: list[str] = strawberry.field(description="Lower-cased, without `#`, in order.")
     mentions: list[UserType] = strawberry.field(
         resolver=tweets.mentions, description="Existing users @mentioned, in order."
+    )
+    links: list[ShortLinkType] = strawberry.field(
+        resolver=links.tweet_links,
+        description="A short link per distinct http(s) URL in the text, in order.",
     )
     like_count: int
     retweet_count: int

@@ -242,6 +242,8 @@ async def _copy_tweets(tx: Executor, plan: TweetPlan, progress: Progress) -> Non
         (bulk.copy_hashtags, plan.hashtags),
         (bulk.copy_mentions, plan.mentions),
         (bulk.copy_likes, plan.likes),
+        (bulk.copy_links, plan.links),
+        (bulk.copy_tweet_links, plan.tweet_links),
     ]
     task = progress.add_task("tweets", total=sum(len(rows) for _, rows in tables))
     for copy, rows in tables:

@@ -17,8 +17,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from chirp.ids import timestamp_ms
-from chirp.persistence.bulk import HashtagRow, LikeRow, MentionRow, TweetRow
+from chirp.ids import base62_encode, timestamp_ms
+from chirp.persistence.bulk import (
+    HashtagRow,
+    LikeRow,
+    LinkRow,
+    MentionRow,
+    TweetLinkRow,
+    TweetRow,
+)
 from chirp.seed.graphs import DAY_MS, SeedUsers, between
 from chirp.seed.ids import ids_for_times
 from chirp.seed.texts import TextGenerator
@@ -57,6 +64,10 @@ class TweetPlan:
     hashtags: list[HashtagRow] = field(default_factory=list)
     mentions: list[MentionRow] = field(default_factory=list)
     likes: list[LikeRow] = field(default_factory=list)
+    #: A short link per distinct URL of a tweet, owned by its author, as
+    #: ``postTweet`` makes them; codes from seed-worker Snowflake ids.
+    links: list[LinkRow] = field(default_factory=list)
+    tweet_links: list[TweetLinkRow] = field(default_factory=list)
     #: Tweets and retweets per user index (``users.tweet_count``).
     tweet_counts: list[int] = field(default_factory=list)
     replies: int = 0
@@ -92,6 +103,7 @@ def plan_tweets(
     drafts: list[_Draft] = []
     originals: list[int] = []  # drafts that can be replied to or retweeted
     retweeted: set[tuple[int, int]] = set()
+    urls: list[tuple[int, int, str]] = []  # (tweet id, author, url), in tweet order
     for tweet_id in ids:
         author = authors()
         draft = _retweet(author, tweet_id, drafts, originals, retweeted, rng)
@@ -109,6 +121,7 @@ def plan_tweets(
                 tweet_id, author, parsed.text, reply_to=parent, hashtags=list(parsed.hashtags)
             )
             plan.hashtags.extend((tag, tweet_id) for tag in parsed.hashtags)
+            urls.extend((tweet_id, author, url) for url in dict.fromkeys(parsed.urls))
             found = [index_by_handle[h] for h in parsed.mentions if h in index_by_handle]
             plan.mentions.extend(
                 (tweet_id, user_ids[user], position) for position, user in enumerate(found)
@@ -123,7 +136,20 @@ def plan_tweets(
         drafts.append(draft)
     _like(drafts, originals, user_ids=user_ids, now_ms=now_ms, rng=rng, plan=plan)
     plan.tweets = [_row(d, drafts, user_ids) for d in drafts]
+    _links(urls, user_ids=user_ids, plan=plan)
     return plan
+
+
+def _links(urls: list[tuple[int, int, str]], *, user_ids: list[int], plan: TweetPlan) -> None:
+    """Links created with their tweets: ids (hence codes) minted at the tweet's time."""
+    link_ids = ids_for_times(timestamp_ms(tweet_id) for tweet_id, _, _ in urls)
+    position = 0
+    for index, ((tweet_id, author, url), link_id) in enumerate(zip(urls, link_ids, strict=True)):
+        position = position + 1 if index and urls[index - 1][0] == tweet_id else 0
+        code = base62_encode(link_id)
+        created = to_datetime(timestamp_ms(tweet_id))
+        plan.links.append((code, url, user_ids[author], created))
+        plan.tweet_links.append((tweet_id, position, code))
 
 
 def _author_picker(user_count: int, rng: random.Random) -> Callable[[], int]:

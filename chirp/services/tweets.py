@@ -13,6 +13,7 @@ from chirp.pagination import Page
 from chirp.persistence import tweets, users
 from chirp.persistence.tweets import MissingReference, TweetRecord
 from chirp.runtime import Runtime
+from chirp.services import links
 from chirp.services.text import MAX_TWEET_LENGTH, URL_WEIGHT, parse_tweet_text
 
 #: like, unlike, retweet and undo_retweet share this shape.
@@ -54,6 +55,7 @@ async def post_tweet(
     reply_to = await _original(rt, reply_to_id, field="replyToId") if reply_to_id else None
     quote_of = await _original(rt, quote_of_id, field="quoteOfId") if quote_of_id else None
     mentioned = await users.user_ids_by_handles(rt.db, parsed.mentions) if parsed.mentions else []
+    new_links = links.tweet_links(rt, parsed.urls)
     try:
         return await tweets.insert_tweet(
             rt.db,
@@ -64,6 +66,7 @@ async def post_tweet(
             quote_of_id=quote_of.id if quote_of else None,
             hashtags=parsed.hashtags,
             mention_ids=mentioned,
+            links=[(link.code, link.target_url) for link in new_links],
         )
     except MissingReference:  # the parent was deleted a moment ago
         raise _not_found("replyToId" if reply_to else "quoteOfId") from None
