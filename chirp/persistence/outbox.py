@@ -20,6 +20,9 @@ CHANNEL = "chirp_outbox"
 #: Event kinds. Payload fields are named in :mod:`chirp.workers.events`.
 TWEET_ADDED = "tweet_added"
 TWEETS_REMOVED = "tweets_removed"
+# tweet_added: {tweet_id, author_id, hashtags (lower-cased; absent for retweets)}.
+# tweets_removed: {tweets: [[id, author_id], ...], tagged: [[id, author_id, [tag, ...]], ...]}
+# ("tagged" lists the removed tweets that carried hashtags; absent when none did).
 FOLLOWED = "followed"
 UNFOLLOWED = "unfollowed"
 

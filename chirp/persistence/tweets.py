@@ -80,7 +80,8 @@ WITH new AS (
     UPDATE tweets SET reply_count = reply_count + 1 WHERE id = $4
 ), event AS (
     INSERT INTO outbox (kind, payload)
-    SELECT '{outbox.TWEET_ADDED}', jsonb_build_object('tweet_id', id, 'author_id', author_id)
+    SELECT '{outbox.TWEET_ADDED}',
+           jsonb_build_object('tweet_id', id, 'author_id', author_id, 'hashtags', hashtags)
     FROM new
 )
 SELECT {_COLUMNS} FROM new
@@ -220,7 +221,10 @@ async def delete_tweet(db: Database, *, tweet_id: int) -> TweetRecord | None:
                 tweet.retweet_of_id,
             )
         removed = [(tweet.id, tweet.author_id)] + [(r["id"], r["author_id"]) for r in retweets]
-        await outbox.add(tx, kind=outbox.TWEETS_REMOVED, payload={"tweets": removed})
+        payload: dict[str, object] = {"tweets": removed}
+        if tweet.hashtags:  # the row is gone: trends need its tags to withdraw its uses
+            payload["tagged"] = [[tweet.id, tweet.author_id, list(tweet.hashtags)]]
+        await outbox.add(tx, kind=outbox.TWEETS_REMOVED, payload=payload)
         return tweet
 
 
