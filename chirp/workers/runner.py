@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from chirp.runtime import Runtime
-from chirp.workers import feeds
+from chirp.workers import feeds, trends
 from chirp.workers.consumer import StreamConsumer
 from chirp.workers.relay import Relay
 
@@ -17,9 +17,11 @@ async def running_workers(rt: Runtime) -> AsyncIterator[None]:
     """Run the relay and every consumer until the block exits."""
     stop = asyncio.Event()
     consumer = StreamConsumer(rt, group=feeds.GROUP, handler=feeds.handle)
+    trend_consumer = StreamConsumer(rt, group=trends.GROUP, handler=trends.handle)
     tasks = [
         asyncio.create_task(Relay(rt).run(stop), name="outbox-relay"),
         asyncio.create_task(consumer.run(stop), name="feed-worker"),
+        asyncio.create_task(trend_consumer.run(stop), name="trends-worker"),
     ]
     try:
         yield
