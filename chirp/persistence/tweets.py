@@ -265,6 +265,28 @@ async def tweet_pages(
     return pages
 
 
+_HASHTAG_PAGE = f"""
+SELECT {", ".join("t." + c for c in _COLUMNS.split(", "))}
+FROM tweet_hashtags h JOIN tweets t ON t.id = h.tweet_id
+WHERE h.tag = $1 AND h.tweet_id < $2
+ORDER BY h.tweet_id DESC
+LIMIT $3
+"""
+#: The upper bound of a first page: a real bound, not NULL, so it stays an
+#: index condition on the (tag, tweet_id) primary key.
+_NO_ID_ABOVE = 2**63 - 1
+
+
+async def hashtag_page(
+    db: Executor, *, tag: str, before_id: int | None, limit: int
+) -> list[TweetRecord]:
+    """Tweets carrying ``tag`` (lower-cased), newest first, below ``before_id``:
+    a backward range scan of ``tweet_hashtags_pkey`` and a primary-key probe
+    per row."""
+    bound = _NO_ID_ABOVE if before_id is None else before_id
+    return [_tweet(row) for row in await db.fetch(_HASHTAG_PAGE, tag, bound, limit)]
+
+
 async def viewer_flags(
     db: Executor, *, viewer_id: int, tweet_ids: Sequence[int]
 ) -> dict[int, tuple[bool, bool]]:

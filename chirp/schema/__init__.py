@@ -23,6 +23,7 @@ from chirp.resolvers import nodes
 from chirp.schema.errors import coded, log_unexpected
 from chirp.schema.feeds import FeedQuery
 from chirp.schema.node import Node
+from chirp.schema.trends import TrendQuery
 from chirp.schema.tweets import Tweet, TweetMutation, TweetQuery
 from chirp.schema.users import User, UserMutation, UserQuery
 
@@ -54,7 +55,7 @@ class NodeQuery:
     )
 
 
-Query = merge_types("Query", (UserQuery, TweetQuery, FeedQuery, NodeQuery))
+Query = merge_types("Query", (UserQuery, TweetQuery, FeedQuery, TrendQuery, NodeQuery))
 Mutation = merge_types("Mutation", (UserMutation, TweetMutation))
 
 
