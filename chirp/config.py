@@ -62,6 +62,12 @@ class Settings(BaseSettings):
     feed_ttl_days: float = Field(
         7, gt=0, description="A home timeline unread this long is dropped from Redis."
     )
+    trends_hour_half_life_seconds: float = Field(
+        3600, gt=0, description="Half-life of a hashtag use in the HOUR trends window."
+    )
+    trends_day_half_life_seconds: float = Field(
+        86400, gt=0, description="Half-life of a hashtag use in the DAY trends window."
+    )
     inline_workers: bool | None = Field(
         None,
         description="Run the stream workers inside `chirp serve`. Default: on in embedded "

@@ -295,3 +295,24 @@ def test_redirect_scenario_reports_the_cache_hit_rate(
     assert sum(stats["link_lookups"].values()) >= report["chirp"]["requests"]
     assert 0.9 < stats["cache_hit_rate"] <= 1.0
     assert "server_stats" not in report["baseline"]
+
+
+@pytest.mark.timeout(180)
+def test_trends_measurement_runs_small(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``chirp bench trends`` end to end, with 500 events and 20 setup tweets."""
+    from bench.scenarios import trends
+
+    monkeypatch.setattr(trends, "EVENTS", 500)
+    monkeypatch.setattr(trends, "SETUP_TWEETS", 20)
+    monkeypatch.setattr(trends, "SETUP_AUTHORS", 2)
+    code, out, err = _run(capsys, ["trends", *E2E_ARGS])
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["worker"]["events"] == 500
+    assert report["worker"]["chirp"]["hashtag_uses_per_s_one_worker"] > 0
+    assert report["worker"]["ratio"]["uses_per_s"] > 0
+    for side in ("chirp", "baseline"):
+        assert report["query"][side]["requests"] > 0 and report["query"][side]["errors"] == 0
+    assert report["query"]["ratio"]["rps"] > 0

@@ -41,7 +41,7 @@ async def outbox_rows(rt: Runtime) -> list[tuple[str, dict]]:
 
 async def test_writes_commit_their_events_with_them(clean: Runtime) -> None:
     author, fan = await create_users(clean, ["author", "fan"])
-    tweet = await tweets.post_tweet(clean, author_id=author.id, text="hello")
+    tweet = await tweets.post_tweet(clean, author_id=author.id, text="hello #World")
     await tweets.retweet(clean, user_id=fan.id, tweet_id=tweet.id)
     await tweets.retweet(clean, user_id=fan.id, tweet_id=tweet.id)  # no change, no event
     await tweets.like(clean, user_id=fan.id, tweet_id=tweet.id)  # likes do not change feeds
@@ -51,12 +51,15 @@ async def test_writes_commit_their_events_with_them(clean: Runtime) -> None:
     await follows.unfollow(clean, follower_id=fan.id, followee_id=author.id)
     await tweets.delete_tweet(clean, tweet_id=tweet.id, actor_id=author.id)
     assert await outbox_rows(clean) == [
-        (outbox.TWEET_ADDED, {"tweet_id": tweet.id, "author_id": author.id}),
+        (outbox.TWEET_ADDED, {"tweet_id": tweet.id, "author_id": author.id, "hashtags": ["world"]}),
         (outbox.TWEET_ADDED, {"tweet_id": retweet_id, "author_id": fan.id}),
         (outbox.TWEETS_REMOVED, {"tweets": [[retweet_id, fan.id]]}),
         (outbox.FOLLOWED, {"follower_id": fan.id, "followee_id": author.id}),
         (outbox.UNFOLLOWED, {"follower_id": fan.id, "followee_id": author.id}),
-        (outbox.TWEETS_REMOVED, {"tweets": [[tweet.id, author.id]]}),
+        (
+            outbox.TWEETS_REMOVED,
+            {"tweets": [[tweet.id, author.id]], "tagged": [[tweet.id, author.id, ["world"]]]},
+        ),
     ]
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from chirp.persistence import links, tokens, tweets, users
+from chirp.persistence import hashtags, links, tokens, tweets, users
 from chirp.persistence.postgres import Executor
 from chirp.runtime import Runtime
 
@@ -66,6 +66,18 @@ LIST_QUERIES: dict[str, tuple[Query, set[str]]] = {
     "mentions": (
         lambda db: tweets.mentions_by_tweet_ids(db, [1, 2]),
         {"tweet_mentions_pkey", "users_pkey"},
+    ),
+    "hashtag feed": (
+        lambda db: tweets.hashtag_page(db, tag="tag", before_id=None, limit=21),
+        {"tweet_hashtags_pkey", "tweets_pkey"},
+    ),
+    "hashtag feed, next page": (
+        lambda db: tweets.hashtag_page(db, tag="tag", before_id=10**12, limit=21),
+        {"tweet_hashtags_pkey", "tweets_pkey"},
+    ),
+    "tagged tweets for a trends rebuild": (
+        lambda db: hashtags.tagged_tweets_after(db, after_id=10**12, limit=1000),
+        {"tweet_hashtags_tweet_id_idx", "tweets_pkey"},
     ),
     "users by id": (lambda db: users.users_by_ids(db, [1, 2]), {"users_pkey"}),
     "user by handle": (

@@ -19,9 +19,12 @@ CHANNEL = "chirp_outbox"
 
 # Event kinds and their payloads. Consumers (feeds, notifications) re-read
 # what they need, so a payload names only what a reader cannot look up later.
-#: ``{tweet_id, author_id}``: a tweet or retweet row was added.
+#: ``{tweet_id, author_id, hashtags}``: a tweet or retweet row was added
+#: (``hashtags`` lower-cased; absent for retweets).
 TWEET_ADDED = "tweet_added"
-#: ``{tweets: [[tweet_id, author_id], ...]}``: rows deleted (the rows are gone).
+#: ``{tweets: [[tweet_id, author_id], ...], tagged: [[id, author_id, [tag, ...]], ...]}``:
+#: rows deleted (the rows are gone); ``tagged`` lists those that carried
+#: hashtags, and is absent when none did.
 TWEETS_REMOVED = "tweets_removed"
 #: ``{follower_id, followee_id}``: a follow was made, or taken back.
 FOLLOWED = "followed"

@@ -81,7 +81,8 @@ WITH new AS (
     UPDATE tweets SET reply_count = reply_count + 1 WHERE id = $4
 ), event AS (
     INSERT INTO outbox (kind, payload)
-    SELECT '{outbox.TWEET_ADDED}', jsonb_build_object('tweet_id', id, 'author_id', author_id)
+    SELECT '{outbox.TWEET_ADDED}',
+           jsonb_build_object('tweet_id', id, 'author_id', author_id, 'hashtags', hashtags)
     FROM new
 ), {TWEET_LINKS_CTE}
 SELECT {_COLUMNS} FROM new
@@ -235,7 +236,10 @@ async def delete_tweet(db: Database, *, tweet_id: int) -> TweetRecord | None:
                 tweet.retweet_of_id,
             )
         removed = [(tweet.id, tweet.author_id)] + [(r["id"], r["author_id"]) for r in retweets]
-        await outbox.add(tx, kind=outbox.TWEETS_REMOVED, payload={"tweets": removed})
+        payload: dict[str, object] = {"tweets": removed}
+        if tweet.hashtags:  # the row is gone: trends need its tags to withdraw its uses
+            payload["tagged"] = [[tweet.id, tweet.author_id, list(tweet.hashtags)]]
+        await outbox.add(tx, kind=outbox.TWEETS_REMOVED, payload=payload)
         return tweet
 
 
@@ -274,6 +278,28 @@ async def tweet_pages(
     for row in rows:
         pages[row["page_key"]].append(_tweet(row))
     return pages
+
+
+_HASHTAG_PAGE = f"""
+SELECT {", ".join("t." + c for c in _COLUMNS.split(", "))}
+FROM tweet_hashtags h JOIN tweets t ON t.id = h.tweet_id
+WHERE h.tag = $1 AND h.tweet_id < $2
+ORDER BY h.tweet_id DESC
+LIMIT $3
+"""
+#: The upper bound of a first page: a real bound, not NULL, so it stays an
+#: index condition on the (tag, tweet_id) primary key.
+_NO_ID_ABOVE = 2**63 - 1
+
+
+async def hashtag_page(
+    db: Executor, *, tag: str, before_id: int | None, limit: int
+) -> list[TweetRecord]:
+    """Tweets carrying ``tag`` (lower-cased), newest first, below ``before_id``:
+    a backward range scan of ``tweet_hashtags_pkey`` and a primary-key probe
+    per row."""
+    bound = _NO_ID_ABOVE if before_id is None else before_id
+    return [_tweet(row) for row in await db.fetch(_HASHTAG_PAGE, tag, bound, limit)]
 
 
 async def viewer_flags(

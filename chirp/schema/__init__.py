@@ -32,6 +32,7 @@ from chirp.schema.notifications import (
     NotificationQuery,
     NotificationSubscription,
 )
+from chirp.schema.trends import TrendQuery
 from chirp.schema.tweets import Tweet, TweetMutation, TweetQuery
 from chirp.schema.users import User, UserMutation, UserQuery
 
@@ -64,7 +65,8 @@ class NodeQuery:
 
 
 Query = merge_types(
-    "Query", (UserQuery, TweetQuery, FeedQuery, NotificationQuery, LinkQuery, NodeQuery)
+    "Query",
+    (UserQuery, TweetQuery, FeedQuery, NotificationQuery, TrendQuery, LinkQuery, NodeQuery),
 )
 Mutation = merge_types(
     "Mutation", (UserMutation, TweetMutation, NotificationMutation, LinkMutation)

@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from chirp.runtime import Runtime
-from chirp.workers import feeds, notifications
+from chirp.workers import feeds, notifications, trends
 from chirp.workers.consumer import StreamConsumer
 from chirp.workers.relay import Relay
 
@@ -21,6 +21,7 @@ async def running_workers(rt: Runtime) -> AsyncIterator[None]:
         "notifications-worker": StreamConsumer(
             rt, group=notifications.GROUP, handler=notifications.handle
         ),
+        "trends-worker": StreamConsumer(rt, group=trends.GROUP, handler=trends.handle),
     }
     tasks = [asyncio.create_task(Relay(rt).run(stop), name="outbox-relay")]
     tasks += [asyncio.create_task(c.run(stop), name=name) for name, c in consumers.items()]
