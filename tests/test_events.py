@@ -44,7 +44,9 @@ async def test_writes_commit_their_events_with_them(clean: Runtime) -> None:
     tweet = await tweets.post_tweet(clean, author_id=author.id, text="hello #World")
     await tweets.retweet(clean, user_id=fan.id, tweet_id=tweet.id)
     await tweets.retweet(clean, user_id=fan.id, tweet_id=tweet.id)  # no change, no event
-    await tweets.like(clean, user_id=fan.id, tweet_id=tweet.id)  # likes do not change feeds
+    await tweets.like(clean, user_id=fan.id, tweet_id=tweet.id)
+    await tweets.like(clean, user_id=fan.id, tweet_id=tweet.id)  # no change, no event
+    await tweets.unlike(clean, user_id=fan.id, tweet_id=tweet.id)
     retweet_id = await clean.db.fetchval("SELECT id FROM tweets WHERE retweet_of_id IS NOT NULL")
     await tweets.undo_retweet(clean, user_id=fan.id, tweet_id=tweet.id)
     await follows.follow(clean, follower_id=fan.id, followee_id=author.id)
@@ -53,6 +55,8 @@ async def test_writes_commit_their_events_with_them(clean: Runtime) -> None:
     assert await outbox_rows(clean) == [
         (outbox.TWEET_ADDED, {"tweet_id": tweet.id, "author_id": author.id, "hashtags": ["world"]}),
         (outbox.TWEET_ADDED, {"tweet_id": retweet_id, "author_id": fan.id}),
+        (outbox.LIKED, {"user_id": fan.id, "tweet_id": tweet.id}),
+        (outbox.UNLIKED, {"user_id": fan.id, "tweet_id": tweet.id}),
         (outbox.TWEETS_REMOVED, {"tweets": [[retweet_id, fan.id]]}),
         (outbox.FOLLOWED, {"follower_id": fan.id, "followee_id": author.id}),
         (outbox.UNFOLLOWED, {"follower_id": fan.id, "followee_id": author.id}),

@@ -16,9 +16,10 @@ import pytest
 from chirp import app as chirp_app
 from chirp.context import MAX_SUBSCRIPTIONS_PER_CONNECTION
 from chirp.ids import NodeKind, to_global_id
-from chirp.persistence import live
+from chirp.persistence import live, streams
 from chirp.runtime import Runtime
 from chirp.services import follows, tweets
+from chirp.workers import trends as trend_worker
 from tests.live import (
     PROTOCOLS,
     TRANSPORT_WS,
@@ -213,3 +214,33 @@ async def test_a_publish_from_another_process_reaches_a_subscriber(
         )
         assert proc.returncode == 0, proc.stderr
         assert (await ws.next_data("feed"))["homeFeed"]["text"] == "from elsewhere"
+
+
+TRENDS = "subscription { trends(window: HOUR, first: 3) { hashtag tweetCount } }"
+
+
+async def test_the_trends_subscription_fires_on_change_and_not_otherwise(clean: Runtime) -> None:
+    a, b, c = await create_users(clean, ["a", "b", "c"])
+
+    async def drained() -> bool:
+        return await streams.is_drained(clean.redis, group=trend_worker.GROUP)
+
+    async def tags(ws: GraphQLSocket) -> list[str]:
+        return [t["hashtag"] for t in (await ws.next_data("t"))["trends"]]
+
+    async with running_server(clean) as url, GraphQLSocket.open(url) as ws:
+        await ws.subscribe("t", TRENDS)
+        assert await tags(ws) == []  # the list as it is, at once
+        await tweets.post_tweet(clean, author_id=a.id, text="#alpha")
+        assert await tags(ws) == ["alpha"]
+        # Neither a repeat by the same author nor a second author changes the list.
+        await tweets.post_tweet(clean, author_id=a.id, text="#alpha again")
+        await tweets.post_tweet(clean, author_id=b.id, text="#alpha too")
+        await eventually(drained)
+        for author in (a, b, c):
+            await tweets.post_tweet(clean, author_id=author.id, text="#beta")
+        seen = [["alpha"]]
+        while seen[-1] != ["beta", "alpha"]:
+            seen.append(await tags(ws))
+            assert seen[-1] != seen[-2], seen  # sent only on a change
+    assert clean.broker.stats.shared == 0

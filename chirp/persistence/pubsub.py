@@ -15,6 +15,10 @@ a key whose last holder went away simply expires.
 ``subscribe()`` is an async context manager: on exit, however the block ends
 (complete, error, cancelled socket), the subscriber leaves its channels, and
 the last one out of a channel unsubscribes the process from Redis.
+
+``shared()`` runs one producer per key for all local readers (say, one
+recomputation of the trends list per process, not one per socket); each
+reader sees the latest value, never a backlog.
 """
 
 from __future__ import annotations
@@ -23,9 +27,9 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final, Generic, TypeVar
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
@@ -50,6 +54,9 @@ READ_TIMEOUT_SECONDS: Final = 1.0
 RETRY_SECONDS: Final = 0.5
 
 
+T = TypeVar("T")
+
+
 class SlowConsumer(Exception):
     """The subscriber fell too far behind and was dropped."""
 
@@ -69,14 +76,17 @@ class BrokerStats:
     presence_keys: int
     #: Subscribers dropped as slow that have not ended yet.
     dropped: int
+    #: Shared producers running (one per key with readers).
+    shared: int
 
 
 class Subscription:
     """One subscriber's view: an async iterator over its channels' messages."""
 
-    def __init__(self, broker: Broker, queue_size: int) -> None:
+    def __init__(self, broker: Broker, queue_size: int, *, signal: bool = False) -> None:
         self._broker = broker
-        self._queue: asyncio.Queue[Message] = asyncio.Queue(maxsize=queue_size)
+        self._queue: asyncio.Queue[Message] = asyncio.Queue(maxsize=1 if signal else queue_size)
+        self._signal = signal
         self.channels: set[str] = set()
         self.dropped = False
 
@@ -93,6 +103,8 @@ class Subscription:
         try:
             self._queue.put_nowait(message)
         except asyncio.QueueFull:
+            if self._signal:
+                return  # one pending "something changed" says it all
             self.dropped = True
             log.warning("dropped a subscriber %d messages behind", self._queue.qsize())
 
@@ -103,6 +115,52 @@ class Subscription:
         if self.dropped:
             raise SlowConsumer()
         return await self._queue.get()
+
+
+class _Latest(Generic[T]):
+    """A reader of a shared producer: holds only the newest value it has not seen."""
+
+    def __init__(self) -> None:
+        self._slot: asyncio.Queue[T | _Failed] = asyncio.Queue(maxsize=1)
+
+    def offer(self, value: T | _Failed) -> None:
+        if self._slot.full():
+            self._slot.get_nowait()
+        self._slot.put_nowait(value)
+
+    def __aiter__(self) -> _Latest[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        value = await self._slot.get()
+        if isinstance(value, _Failed):
+            raise value.error
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    """The producer died: its readers raise this (and the next reader restarts it)."""
+
+    error: Exception
+
+
+class _SharedFeed(Generic[T]):
+    def __init__(self, producer: AsyncIterator[T]) -> None:
+        self.readers: set[_Latest[T]] = set()
+        self.latest: list[T] = []
+        self.task = asyncio.create_task(self._run(producer), name="shared-feed")
+
+    async def _run(self, producer: AsyncIterator[T]) -> None:
+        try:
+            async with contextlib.aclosing(producer):  # type: ignore[type-var]
+                async for value in producer:
+                    self.latest = [value]
+                    for reader in tuple(self.readers):
+                        reader.offer(value)
+        except Exception as exc:  # handed to the readers, whose clients see it
+            for reader in tuple(self.readers):
+                reader.offer(_Failed(exc))
 
 
 class Broker:
@@ -116,6 +174,7 @@ class Broker:
         self._pubsub: PubSub | None = None
         self._lock = asyncio.Lock()  # orders SUBSCRIBE/UNSUBSCRIBE on the one connection
         self._tasks: list[asyncio.Task[None]] = []
+        self._shared: dict[str, _SharedFeed[Any]] = {}
 
     async def publish(self, channel: str, data: str) -> int:
         """Send to every subscriber of ``channel`` in any process; how many processes got it."""
@@ -123,10 +182,14 @@ class Broker:
 
     @contextlib.asynccontextmanager
     async def subscribe(
-        self, channels: Sequence[str], *, presence: Sequence[str] = ()
+        self, channels: Sequence[str], *, presence: Sequence[str] = (), signal: bool = False
     ) -> AsyncIterator[Subscription]:
-        """Listen on ``channels`` and hold the ``presence`` keys until the block exits."""
-        subscription = Subscription(self, self._queue_size)
+        """Listen on ``channels`` and hold the ``presence`` keys until the block exits.
+
+        A ``signal`` subscriber only needs to know that something happened: it
+        keeps one pending message and is never dropped for falling behind.
+        """
+        subscription = Subscription(self, self._queue_size, signal=signal)
         try:
             await self._hold(presence)
             await self._join(subscription, channels)
@@ -134,6 +197,29 @@ class Broker:
         finally:
             # Shielded: a cancelled websocket task must still leave its channels.
             await asyncio.shield(self._release(subscription, presence))
+
+    @contextlib.asynccontextmanager
+    async def shared(
+        self, key: str, producer: Callable[[], AsyncIterator[T]]
+    ) -> AsyncIterator[AsyncIterator[T]]:
+        """Read the values of the process's one ``producer()`` for ``key``: started
+        by the first reader, stopped when the last one leaves. A new reader gets
+        the latest value at once."""
+        feed = self._shared.get(key)
+        if feed is None or feed.task.done():
+            feed = self._shared[key] = _SharedFeed(producer())
+        reader: _Latest[T] = _Latest()
+        feed.readers.add(reader)
+        for value in feed.latest:
+            reader.offer(value)
+        try:
+            yield reader
+        finally:
+            feed.readers.discard(reader)
+            if not feed.readers and self._shared.get(key) is feed:
+                del self._shared[key]
+                feed.task.cancel()
+                await asyncio.gather(feed.task, return_exceptions=True)
 
     async def _release(self, subscription: Subscription, presence: Sequence[str]) -> None:
         await self._leave(subscription, list(subscription.channels))
@@ -145,8 +231,13 @@ class Broker:
     @property
     def stats(self) -> BrokerStats:
         subscribers = {s for subs in self._subscribers.values() for s in subs}
-        dropped = sum(s.dropped for s in subscribers)
-        return BrokerStats(len(subscribers), len(self._subscribers), len(self._presence), dropped)
+        return BrokerStats(
+            subscribers=len(subscribers),
+            channels=len(self._subscribers),
+            presence_keys=len(self._presence),
+            dropped=sum(s.dropped for s in subscribers),
+            shared=len(self._shared),
+        )
 
     async def _hold(self, keys: Sequence[str]) -> None:
         fresh = [key for key in keys if not self._presence[key]]
@@ -227,6 +318,9 @@ class Broker:
                 log.warning("could not refresh %d presence keys: %r", len(keys), exc)
 
     async def close(self) -> None:
+        for feed in self._shared.values():
+            feed.task.cancel()
+        self._shared.clear()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

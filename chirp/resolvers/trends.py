@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from chirp.pagination import DEFAULT_PAGE_SIZE, Page
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+
+from chirp.pagination import DEFAULT_PAGE_SIZE, Page, check_first
 from chirp.persistence.tweets import TweetRecord
 from chirp.resolvers import ChirpInfo
-from chirp.services import hashtags, trends
+from chirp.services import hashtags, live, trends
 from chirp.services.trends import DEFAULT_TRENDS, TrendRecord, TrendWindow
 
 
@@ -24,3 +27,17 @@ async def hashtag_feed(
     page = await hashtags.hashtag_feed(ctx.rt, tag=tag, first=first, after=after)
     ctx.loaders.tweet_by_id.prime_records([edge.node for edge in page.edges])
     return page
+
+
+async def live_trends(
+    info: ChirpInfo,
+    window: TrendWindow | None = TrendWindow.HOUR,
+    first: int | None = DEFAULT_TRENDS,
+) -> AsyncGenerator[list[TrendRecord], None]:
+    ctx = info.context
+    size = DEFAULT_TRENDS if first is None else check_first(first)
+    async with ctx.subscription_slot():
+        lists = live.trend_lists(ctx.rt, window=window or TrendWindow.HOUR, first=size)
+        async with aclosing(lists):
+            async for records in lists:
+                yield records

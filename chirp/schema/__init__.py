@@ -32,7 +32,7 @@ from chirp.schema.notifications import (
     NotificationQuery,
     NotificationSubscription,
 )
-from chirp.schema.trends import TrendQuery
+from chirp.schema.trends import TrendQuery, TrendSubscription
 from chirp.schema.tweets import Tweet, TweetMutation, TweetQuery
 from chirp.schema.users import User, UserMutation, UserQuery
 
@@ -71,7 +71,9 @@ Query = merge_types(
 Mutation = merge_types(
     "Mutation", (UserMutation, TweetMutation, NotificationMutation, LinkMutation)
 )
-Subscription = merge_types("Subscription", (FeedSubscription, NotificationSubscription))
+Subscription = merge_types(
+    "Subscription", (FeedSubscription, NotificationSubscription, TrendSubscription)
+)
 
 
 class ChirpSchema(strawberry.Schema):

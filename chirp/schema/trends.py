@@ -38,3 +38,12 @@ class TrendQuery:
         resolver=resolvers.hashtag_feed,
         description="Tweets carrying the tag, newest first. Any case, `#` optional.",
     )
+
+
+@strawberry.type
+class TrendSubscription:
+    trends: list[Trend] = strawberry.subscription(
+        resolver=resolvers.live_trends,
+        description="The top `first` trends now, then again whenever their hashtags or "
+        "their order change (at most once a second). Public.",
+    )

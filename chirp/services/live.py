@@ -13,6 +13,11 @@ Home feed, following the hybrid fan-out of :mod:`chirp.services.feeds`:
 
 Notifications are published on the recipient's channel when they are made.
 
+Trends: the trends worker publishes "changed" per window. Each process runs
+one watcher per window (shared by all its subscribers) that recomputes the
+top list at most once per ``TRENDS_MIN_INTERVAL_SECONDS``; each subscriber
+is sent its own top ``first`` only when their membership or order changed.
+
 Messages carry ids only; the subscriber loads the rows itself, so a tweet
 deleted before delivery is skipped and nothing stale travels through Redis.
 Events are delivered at least once (a redelivered stream entry publishes
@@ -21,6 +26,7 @@ again), so subscribers drop ids they have just delivered.
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from typing import Final
@@ -31,12 +37,22 @@ from chirp.persistence import live
 from chirp.persistence.notifications import Created
 from chirp.persistence.pubsub import SlowConsumer, Subscription
 from chirp.runtime import Runtime
+from chirp.services import trends
+from chirp.services.trends import TrendRecord, TrendWindow
 
 #: Ids a subscriber remembers having delivered, to drop redeliveries. A
 #: redelivery follows its original within seconds, far fewer events apart.
 RECENT_IDS: Final = 256
 #: Events that show the client something (others only steer the subscription).
 _DELIVERED_ONCE: Final = frozenset({"tweet", "notification"})
+#: A window's top list is recomputed at most this often per process, however
+#: fast uses arrive (the contract: at most one message per second).
+TRENDS_MIN_INTERVAL_SECONDS: Final = 1.0
+#: ... and at least this often: decay alone can prune a tag from the list,
+#: and pruning sends no signal.
+TRENDS_REFRESH_SECONDS: Final = 30.0
+#: Every watcher computes the longest list a subscriber may ask for.
+TRENDS_WATCHED: Final = 100
 #: What a dropped slow client is told to wait before subscribing again.
 SLOW_CONSUMER_RETRY_SECONDS: Final = 1
 
@@ -123,3 +139,35 @@ async def _events(subscription: Subscription) -> AsyncIterator[dict[str, int]]:
             "This subscription fell too far behind and was dropped; subscribe again.",
             retry_after=SLOW_CONSUMER_RETRY_SECONDS,
         ) from None
+
+
+async def trend_lists(
+    rt: Runtime, *, window: TrendWindow, first: int
+) -> AsyncIterator[list[TrendRecord]]:
+    """The window's top ``first`` now, then each time its tags or their order change."""
+    shown: list[str] | None = None
+    key = f"trends:{window.name}"
+    async with rt.broker.shared(key, lambda: _watch_trends(rt, window)) as lists:
+        async for records in lists:
+            top = records[:first]
+            tags = [record.hashtag for record in top]
+            if tags != shown:
+                shown = tags
+                yield top
+
+
+async def _watch_trends(rt: Runtime, window: TrendWindow) -> AsyncIterator[list[TrendRecord]]:
+    """One per process and window: the top list, recomputed when the worker
+    signals a change, at most once per TRENDS_MIN_INTERVAL_SECONDS."""
+    loop = asyncio.get_running_loop()
+    async with rt.broker.subscribe([trends.channel(window)], signal=True) as signals:
+        while True:
+            computed_at = loop.time()
+            yield await trends.top(rt, window=window, first=TRENDS_WATCHED)
+            try:
+                await asyncio.wait_for(anext(signals), TRENDS_REFRESH_SECONDS)
+            except TimeoutError:
+                continue
+            # Rate limit, not synchronisation: signals arriving meanwhile
+            # fold into the one recomputation that follows.
+            await asyncio.sleep(max(0.0, computed_at + TRENDS_MIN_INTERVAL_SECONDS - loop.time()))
