@@ -14,7 +14,6 @@ import json
 import os
 import signal
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -40,6 +39,7 @@ from bench.server import (
     ServerCommand,
     ServerError,
     chirp_command,
+    data_dir,
     free_port,
     running,
     seed_data,
@@ -189,16 +189,6 @@ def run_side(
     return summary
 
 
-@contextlib.contextmanager
-def _data_dir(given: Path | None) -> Iterator[Path]:
-    if given is not None:
-        given.mkdir(parents=True, exist_ok=True)
-        yield given.resolve()
-        return
-    with tempfile.TemporaryDirectory(prefix="chirp-bench-", ignore_cleanup_errors=True) as tmp:
-        yield Path(tmp)
-
-
 def environment(chirp_app: str | None, background: float | None) -> dict[str, Any]:
     """What the numbers depend on besides the code."""
     env: dict[str, Any] = {
@@ -232,11 +222,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     background = background_cpu_cores(BACKGROUND_SAMPLE_S)
     if background is not None and background > BACKGROUND_WARN_CORES:
         _log(f"warning: other processes keep {background} cores busy; the numbers will be noisy")
-    with _data_dir(args.data_dir) as data_dir:
+    with data_dir(args.data_dir) as directory:
         if args.chirp_app is not None:
             chirp = uvicorn_command("chirp", args.chirp_app, free_port())
         else:
-            chirp = chirp_command(data_dir, free_port())
+            chirp = chirp_command(directory, free_port())
             if scenario.seed:
                 _log(f"seeding: chirp seed {' '.join(scenario.seed)}")
                 _log(f"seeded in {seed_data(chirp, scenario.seed):.1f} s")

@@ -216,3 +216,14 @@ def running(command: ServerCommand) -> Iterator[RunningServer]:
             yield server
         finally:
             server.stop()
+
+
+@contextlib.contextmanager
+def data_dir(given: Path | None) -> Iterator[Path]:
+    """Chirp's data directory: ``given`` (kept), or a fresh temporary one."""
+    if given is not None:
+        given.mkdir(parents=True, exist_ok=True)
+        yield given.resolve()
+        return
+    with tempfile.TemporaryDirectory(prefix="chirp-bench-", ignore_cleanup_errors=True) as tmp:
+        yield Path(tmp)

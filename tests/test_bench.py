@@ -316,3 +316,40 @@ def test_trends_measurement_runs_small(
     for side in ("chirp", "baseline"):
         assert report["query"][side]["requests"] > 0 and report["query"][side]["errors"] == 0
     assert report["query"]["ratio"]["rps"] > 0
+
+
+@pytest.mark.timeout(180)
+def test_delivery_measurement_runs_small(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``chirp bench delivery`` end to end with 10 subscribers and 2 rounds."""
+    from bench.scenarios import delivery
+
+    monkeypatch.setattr(delivery, "SUBSCRIBERS", 10)
+    monkeypatch.setattr(delivery, "ROUNDS", 2)
+    monkeypatch.setattr(delivery, "WARMUP_ROUNDS", 0)
+    code, out, err = _run(capsys, ["delivery"])
+    assert code == 0, err
+    report = json.loads(out)
+    for side in ("chirp", "baseline"):
+        assert report[side]["deliveries"] == 20, side
+        assert report[side]["since_sent"]["p50_ms"] > 0, side
+    assert report["ratio"]["p50"] > 0
+
+
+@pytest.mark.timeout(180)
+def test_idle_sockets_measurement_runs_small(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``chirp bench idle-sockets`` end to end with 40 sockets of 8 users."""
+    from bench.scenarios import idle_sockets
+
+    monkeypatch.setattr(idle_sockets, "CONNECTIONS", 40)
+    monkeypatch.setattr(idle_sockets, "USERS", 8)
+    code, out, err = _run(capsys, ["idle-sockets"])
+    assert code == 0, err
+    report = json.loads(out)
+    for side in ("chirp", "baseline"):
+        assert report[side]["connections"] == 40, side
+        assert report[side]["rss_before_mib"] > 0 and report[side]["rss_after_mib"] > 0, side
+    assert "rss_per_connection_kib" in report["ratio"]

@@ -31,6 +31,11 @@ async def live_home_feed(info: ChirpInfo) -> AsyncGenerator[TweetRecord, None]:
     async with ctx.subscription_slot():
         async with aclosing(live.home_feed(ctx.rt, user_id=viewer_id)) as tweet_ids:
             async for tweet_id in tweet_ids:
-                tweet = await ctx.fresh_loaders().tweet_by_id.load(tweet_id)
-                if tweet is not None:  # not deleted since
-                    yield tweet
+                delivered = await live.delivered_tweet(ctx.rt, tweet_id=tweet_id)
+                if delivered.tweet is None:  # deleted since
+                    continue
+                loaders = ctx.fresh_loaders()
+                loaders.tweet_by_id.prime_records([delivered.tweet])
+                if delivered.author is not None:
+                    loaders.user_by_id.prime_record(delivered.author)
+                yield delivered.tweet

@@ -1,0 +1,116 @@
+"""``delivery``: 1,000 homeFeed subscribers following one author; how long from
+``postTweet`` returning until each of them has the tweet.
+
+Both servers run as real processes (Chirp: ``chirp serve`` in embedded mode,
+its workers inside; the baseline: a bare Strawberry app whose ``postTweet``
+hands the tweet to its subscribers' queues in memory). One client process
+holds every websocket (graphql-transport-ws) and timestamps arrivals, so the
+client's costs are the same for both. Latency samples are per (round,
+subscriber); rounds run one after another, each waiting for every delivery.
+
+Latency is reported from ``postTweet`` returning (the issue's measure) and
+from the request being sent. The baseline delivers before its mutation even
+answers, so its "returned" latency is about zero or negative; ratios are of
+the "sent" latencies, and ``overhead_ms`` is Chirp's extra time per delivery.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+import httpx
+
+from bench import sockets
+from bench.loadgen import run_async
+from bench.scenario import Measurement
+from bench.server import (
+    ServerCommand,
+    chirp_command,
+    data_dir,
+    free_port,
+    running,
+    uvicorn_command,
+)
+from bench.stats import percentile
+
+SUBSCRIBERS = 1_000
+#: Measured tweets; each is one sample per subscriber.
+ROUNDS = 20
+#: Unmeasured tweets first (connections, caches, pools warm up).
+WARMUP_ROUNDS = 3
+BASELINE_APP = "bench.baseline.live:app"
+
+
+async def _measure(base_url: str) -> dict[str, Any]:
+    ws_url = base_url.replace("http://", "ws://") + "/graphql"
+    async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
+        author, *fans = await sockets.sign_up_many(
+            client, ["author", *(f"fan{n}" for n in range(SUBSCRIBERS))]
+        )
+        tokens = [fan["token"] for fan in fans]
+        await sockets.follow_all(client, tokens, author["user"]["id"])
+        subscribers = await sockets.open_subscribers(ws_url, tokens)
+        try:
+            await sockets.until_all_live(client, author["token"], subscribers)
+            since_returned: list[float] = []
+            since_sent: list[float] = []
+            for round_no in range(WARMUP_ROUNDS + ROUNDS):
+                sent = time.perf_counter()
+                tweet_id = await sockets.post(client, author["token"], f"round {round_no}")
+                returned = time.perf_counter()
+                await sockets.wait_all_arrived(subscribers, tweet_id)
+                if round_no >= WARMUP_ROUNDS:
+                    arrivals = [s.arrivals[tweet_id] for s in subscribers]
+                    since_returned += [(at - returned) * 1000 for at in arrivals]
+                    since_sent += [(at - sent) * 1000 for at in arrivals]
+        finally:
+            await sockets.close_subscribers(subscribers)
+    return {
+        "deliveries": len(since_sent),
+        "since_returned": _percentiles(since_returned),
+        "since_sent": _percentiles(since_sent),
+    }
+
+
+def _percentiles(samples: list[float]) -> dict[str, float]:
+    samples = sorted(samples)
+    return {
+        "p50_ms": round(percentile(samples, 50), 2),
+        "p99_ms": round(percentile(samples, 99), 2),
+        "max_ms": round(samples[-1], 2),
+    }
+
+
+def _side(command: ServerCommand, args: argparse.Namespace) -> dict[str, Any]:
+    with running(command) as server:
+        server.wait_ready(args.ready_timeout)
+        return run_async(lambda: _measure(server.base_url))
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    with data_dir(args.data_dir) as directory:
+        chirp = _side(chirp_command(directory, free_port()), args)
+    baseline = _side(uvicorn_command("baseline", BASELINE_APP, free_port()), args)
+    return {
+        "subscribers": SUBSCRIBERS,
+        "rounds": ROUNDS,
+        "chirp": chirp,
+        "baseline": {**baseline, "app": BASELINE_APP},
+        "ratio": {
+            pct: round(chirp["since_sent"][f"{pct}_ms"] / baseline["since_sent"][f"{pct}_ms"], 2)
+            for pct in ("p50", "p99")
+        },
+        "overhead_ms": {
+            pct: round(chirp["since_sent"][f"{pct}_ms"] - baseline["since_sent"][f"{pct}_ms"], 2)
+            for pct in ("p50", "p99")
+        },
+    }
+
+
+SCENARIO = Measurement(
+    name="delivery",
+    summary=f"{SUBSCRIBERS} homeFeed subscribers of one author: postTweet returned -> received",
+    run=run,
+)
