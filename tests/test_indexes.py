@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from chirp.persistence import hashtags, links, tokens, tweets, users
+from chirp.persistence import hashtags, links, notifications, tokens, tweets, users
 from chirp.persistence.postgres import Executor
 from chirp.runtime import Runtime
 
@@ -31,12 +31,13 @@ class Capture(Executor):
     async def fetchrow(self, query: str, *args: Any) -> None:
         self.statements.append((query, args))
 
-    async def fetchval(self, query: str, *args: Any) -> None:
+    async def fetchval(self, query: str, *args: Any) -> int:
         self.statements.append((query, args))
+        return 0
 
     async def execute(self, query: str, *args: Any) -> str:
         self.statements.append((query, args))
-        return ""
+        return "DELETE 0"  # a status like Postgres's, for callers that read the count
 
     async def executemany(self, query: str, args: Sequence[Sequence[Any]]) -> None:
         raise NotImplementedError
@@ -102,6 +103,26 @@ LIST_QUERIES: dict[str, tuple[Query, set[str]]] = {
             db, codes=["a", "b"], since=date(2025, 1, 1), batch_ids=["x"]
         ),
         {"link_visits_pkey", "visit_flushes_pkey"},
+    ),
+    "notifications": (
+        lambda db: notifications.page(db, recipient_id=1, before=None, limit=21),
+        {"notifications_recipient_id_idx"},
+    ),
+    "notifications, next page": (
+        lambda db: notifications.page(db, recipient_id=1, before=10**12, limit=21),
+        {"notifications_recipient_id_idx"},
+    ),
+    "unread notifications": (
+        lambda db: notifications.unread_count(db, recipient_id=1),
+        {"notifications_unread_idx"},
+    ),
+    "withdrawn like": (
+        lambda db: notifications.withdraw_like(db, user_id=1, tweet_id=2),
+        {"notifications_unread_like_key", "likes_pkey"},
+    ),
+    "withdrawn follow": (
+        lambda db: notifications.withdraw_follow(db, follower_id=1, followee_id=2),
+        {"notifications_unread_follow_key"},
     ),
     "token owner": (
         lambda db: tokens.user_id_for_token(db, digest=b"x" * 32),

@@ -12,7 +12,7 @@ import pytest
 from chirp.graph.follows import FollowGraph
 from chirp.ids import NodeKind, to_global_id
 from chirp.runtime import Runtime
-from chirp.services import tweets
+from chirp.services import notifications, tweets
 from tests.support import create_users, gql, sign_up
 
 #: The issue's query: a user timeline with authors, counts, flags, mentions, quotes.
@@ -191,3 +191,33 @@ async def test_tweet_links_cost_is_flat(client: httpx.AsyncClient, clean: Runtim
     # Postgres: user, tweets page, links, visit counts (plus one Redis MULTI for
     # the pending counts); the owner is the user already loaded. Graph: none.
     assert await flat(run, clean) == (4, 0)
+
+
+NOTIFICATIONS = """
+query Notifications($first: Int!) {
+  notifications(first: $first) {
+    edges { node {
+      kind read
+      actor { handle followerCount }
+      tweet { text likeCount author { handle } }
+    } }
+  }
+}
+"""
+
+
+async def test_notifications_cost_is_flat(client: httpx.AsyncClient, clean: Runtime) -> None:
+    token, _ = await sign_up(client, "viewer")
+    for event_id, fan in enumerate(await create_users(clean, [f"fan{i}" for i in range(100)])):
+        mention = await tweets.post_tweet(clean, author_id=fan.id, text=f"hi @viewer {event_id}")
+        await notifications.on_tweet_added(clean, event_id=event_id, tweet_id=mention.id)
+
+    async def run(size: int) -> dict[str, Any]:
+        body = await gql(client, NOTIFICATIONS, {"first": size}, token=token)
+        edges = body["data"]["notifications"]["edges"]
+        assert len(edges) == size and all(e["node"]["kind"] == "MENTION" for e in edges)
+        return body
+
+    # Postgres: the page, the actors, the tweets (whose authors are the actors,
+    # already loaded). Graph: the actors' follow counts.
+    assert await flat(run, clean) == (3, 1)
