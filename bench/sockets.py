@@ -7,10 +7,13 @@ client costs and differ only in the server.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import httpx
@@ -18,7 +21,11 @@ import psutil
 from websockets.asyncio.client import ClientConnection, connect
 
 from bench.graphql import SIGN_UP, execute
+from bench.loadgen import run_async
+from bench.server import chirp_command, data_dir, free_port, running, uvicorn_command
 
+#: The bare app both websocket scenarios compare against.
+BASELINE_APP = "bench.baseline.live:app"
 #: Sign-ups at once during setup: each costs an argon2 hash on Chirp's side,
 #: so more than the cores only queues them.
 SIGN_UP_CONCURRENCY = 4
@@ -157,3 +164,23 @@ async def until_all_live(
 def rss_bytes(pid: int) -> int:
     """Resident memory of the server's Python process (not its embedded databases)."""
     return int(psutil.Process(pid).memory_info().rss)
+
+
+Measure = Callable[[str, int], Awaitable[dict[str, Any]]]
+
+
+def run_both(args: argparse.Namespace, measure: Measure) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``measure(base_url, server_pid)`` against ``chirp serve`` on a fresh data
+    directory, then against the baseline; each side a real process."""
+    results = []
+    with data_dir(args.data_dir) as directory:
+        commands = [
+            chirp_command(directory, free_port()),
+            uvicorn_command("baseline", BASELINE_APP, free_port()),
+        ]
+        for command in commands:
+            with running(command) as server:
+                server.wait_ready(args.ready_timeout)
+                results.append(run_async(partial(measure, server.base_url, server.process.pid)))
+    chirp, baseline = results
+    return chirp, {**baseline, "app": BASELINE_APP}

@@ -23,16 +23,7 @@ from typing import Any
 import httpx
 
 from bench import sockets
-from bench.loadgen import run_async
 from bench.scenario import Measurement
-from bench.server import (
-    ServerCommand,
-    chirp_command,
-    data_dir,
-    free_port,
-    running,
-    uvicorn_command,
-)
 from bench.stats import percentile
 
 SUBSCRIBERS = 1_000
@@ -40,10 +31,9 @@ SUBSCRIBERS = 1_000
 ROUNDS = 20
 #: Unmeasured tweets first (connections, caches, pools warm up).
 WARMUP_ROUNDS = 3
-BASELINE_APP = "bench.baseline.live:app"
 
 
-async def _measure(base_url: str) -> dict[str, Any]:
+async def _measure(base_url: str, _pid: int) -> dict[str, Any]:
     ws_url = base_url.replace("http://", "ws://") + "/graphql"
     async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
         author, *fans = await sockets.sign_up_many(
@@ -83,21 +73,13 @@ def _percentiles(samples: list[float]) -> dict[str, float]:
     }
 
 
-def _side(command: ServerCommand, args: argparse.Namespace) -> dict[str, Any]:
-    with running(command) as server:
-        server.wait_ready(args.ready_timeout)
-        return run_async(lambda: _measure(server.base_url))
-
-
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    with data_dir(args.data_dir) as directory:
-        chirp = _side(chirp_command(directory, free_port()), args)
-    baseline = _side(uvicorn_command("baseline", BASELINE_APP, free_port()), args)
+    chirp, baseline = sockets.run_both(args, _measure)
     return {
         "subscribers": SUBSCRIBERS,
         "rounds": ROUNDS,
         "chirp": chirp,
-        "baseline": {**baseline, "app": BASELINE_APP},
+        "baseline": baseline,
         "ratio": {
             pct: round(chirp["since_sent"][f"{pct}_ms"] / baseline["since_sent"][f"{pct}_ms"], 2)
             for pct in ("p50", "p99")

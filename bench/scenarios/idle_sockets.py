@@ -18,23 +18,13 @@ from typing import Any
 import httpx
 
 from bench import sockets
-from bench.loadgen import run_async
 from bench.scenario import Measurement
-from bench.server import (
-    ServerCommand,
-    chirp_command,
-    data_dir,
-    free_port,
-    running,
-    uvicorn_command,
-)
 
 CONNECTIONS = 5_000
 #: Accounts behind the sockets: signing up costs an argon2 hash each on
 #: Chirp's side, so 5,000 accounts would take minutes of setup; sockets per
 #: account do not share per-socket state (only the user's channel).
 USERS = 500
-BASELINE_APP = "bench.baseline.live:app"
 
 
 async def _measure(base_url: str, pid: int) -> dict[str, Any]:
@@ -67,21 +57,13 @@ async def _measure(base_url: str, pid: int) -> dict[str, Any]:
     }
 
 
-def _side(command: ServerCommand, args: argparse.Namespace) -> dict[str, Any]:
-    with running(command) as server:
-        server.wait_ready(args.ready_timeout)
-        return run_async(lambda: _measure(server.base_url, server.process.pid))
-
-
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    with data_dir(args.data_dir) as directory:
-        chirp = _side(chirp_command(directory, free_port()), args)
-    baseline = _side(uvicorn_command("baseline", BASELINE_APP, free_port()), args)
+    chirp, baseline = sockets.run_both(args, _measure)
     per = "rss_per_connection_kib"
     return {
         "users": USERS,
         "chirp": chirp,
-        "baseline": {**baseline, "app": BASELINE_APP},
+        "baseline": baseline,
         "ratio": {per: round(chirp[per] / max(baseline[per], 0.1), 2)},
     }
 

@@ -13,6 +13,8 @@ from typing import Any, Final
 
 from redis.asyncio import Redis
 
+from chirp.persistence.lua import Script
+
 _PREFIX: Final = "live:"
 
 
@@ -57,6 +59,8 @@ end
 return sent
 """.replace("PRESENCE", "subscribed:timeline:").replace("CHANNEL", f"{_PREFIX}timeline:")
 
+_PUBLISH_SCRIPT = Script(_PUBLISH_TO_WATCHED, registry=[])
+
 
 async def publish_to_watched_timelines(
     redis: Redis, *, user_ids: Sequence[int], message: str
@@ -64,5 +68,4 @@ async def publish_to_watched_timelines(
     """Publish ``message`` on the timeline channel of each watched user; how many."""
     if not user_ids:
         return 0
-    script = redis.register_script(_PUBLISH_TO_WATCHED)
-    return int(await script(keys=[], args=[message, *user_ids]))
+    return int(await _PUBLISH_SCRIPT(redis, keys=[], args=[message, *user_ids]))

@@ -21,14 +21,14 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
-from redis.exceptions import NoScriptError
+
+from chirp.persistence.lua import Script, run_batch
 
 #: Ids are below 2**63, which has 19 decimal digits.
 ID_DIGITS: Final = 19
@@ -68,40 +68,16 @@ def member(tweet_id: int, author_id: int) -> str:
 
 
 #: Every script, to load them all at once when Redis lost them.
-_SCRIPTS: list[_Script] = []
+_SCRIPTS: list[Script] = []
 
 
-class _Script:
-    """A Lua script called by SHA1. (redis-py's ``Script`` sends ``SCRIPT
-    EXISTS`` before each pipeline: a second round trip on every read.)"""
-
-    def __init__(self, body: str, *, lib: bool = True) -> None:
-        self.source = (_LIB if lib else "") + body
-        self.sha = hashlib.sha1(self.source.encode()).hexdigest()
-        _SCRIPTS.append(self)
-
-    def queue(self, pipe: Pipeline, *, keys: Sequence[str], args: Sequence[Any]) -> None:
-        pipe.evalsha(self.sha, len(keys), *keys, *args)
-
-    async def __call__(self, redis: Redis, *, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        return (await _batch(redis, lambda pipe: self.queue(pipe, keys=keys, args=args)))[0]
+def _script(body: str, *, lib: bool = True) -> Script:
+    return Script((_LIB if lib else "") + body, registry=_SCRIPTS)
 
 
 async def _batch(redis: Redis, queue: Callable[[Pipeline], None]) -> list[Any]:
-    """Run what ``queue`` adds to a pipeline, in one round trip. If Redis lost
-    the scripts (restart, SCRIPT FLUSH), load them and run it all again: every
-    batch here is idempotent."""
-    for attempt in range(2):
-        async with redis.pipeline(transaction=False) as pipe:
-            queue(pipe)
-            try:
-                return await pipe.execute()
-            except NoScriptError:
-                if attempt:
-                    raise
-        for script in _SCRIPTS:
-            await redis.script_load(script.source)
-    raise AssertionError("unreachable")
+    """Run a pipeline of this module's scripts (every batch here is idempotent)."""
+    return await run_batch(redis, queue, _SCRIPTS)
 
 
 # Lua shared by the scripts. ``markers`` reads the two lowest members, where
@@ -153,7 +129,7 @@ end
 
 #: KEYS: timeline, (gone). ARGV: max items, members... Adds only to a live (or
 #: rebuilding) timeline, drops what falls at or below the floor, trims.
-_PUSH = _Script("""
+_PUSH = _script("""
 local floor = markers(KEYS[1])
 if not floor then return 0 end
 add(KEYS[1], {unpack(ARGV, 2)})
@@ -162,7 +138,7 @@ return 1
 """)
 
 #: KEYS: timeline, gone. ARGV: gone TTL ms, members...
-_REMOVE = _Script("""
+_REMOVE = _script("""
 local floor, building = markers(KEYS[1])
 if not floor then return 0 end
 local members = {unpack(ARGV, 2)}
@@ -172,7 +148,7 @@ return 1
 """)
 
 #: KEYS: timeline, gone. ARGV: gone TTL ms, author. Every entry of the author.
-_REMOVE_AUTHOR = _Script("""
+_REMOVE_AUTHOR = _script("""
 local floor, building = markers(KEYS[1])
 if not floor then return 0 end
 local suffix = ':' .. ARGV[2]
@@ -188,7 +164,7 @@ return #members
 #: KEYS: timeline, gone. ARGV: building marker, empty floor marker, TTL ms.
 #: Starts a rebuild unless the timeline is live; a rebuild left by a crashed
 #: or slow builder is started over (its token no longer matches).
-_BEGIN = _Script("""
+_BEGIN = _script("""
 local floor, building = markers(KEYS[1])
 if floor and not building then return 0 end
 redis.call('DEL', KEYS[1], KEYS[2])
@@ -200,7 +176,7 @@ return 1
 #: KEYS: timeline, gone. ARGV: building marker, floor marker, max items, TTL
 #: ms, members... Adds the snapshot, less what was removed meanwhile, to what
 #: was pushed during the rebuild, and makes the timeline live.
-_FINISH = _Script("""
+_FINISH = _script("""
 local floor, building = markers(KEYS[1])
 if building ~= ARGV[1] then return 0 end
 local keep = {}
@@ -228,7 +204,7 @@ return 1
 """)
 
 #: KEYS: timeline. ARGV: upper lex bound, limit, TTL ms. Reading refreshes the TTL.
-_READ = _Script("""
+_READ = _script("""
 local floor, building = markers(KEYS[1])
 if not floor then return {'absent'} end
 if building then return {'building'} end
@@ -239,7 +215,7 @@ return {'live', string.sub(floor, 2), ids}
 
 #: KEYS: a key. ARGV: hash field ('' for a string key), value. Deletes it
 #: only if it still holds the value this caller saw.
-_DELETE_IF = _Script(
+_DELETE_IF = _script(
     """
 if ARGV[1] == '' then
   if redis.call('GET', KEYS[1]) == ARGV[2] then return redis.call('DEL', KEYS[1]) end
@@ -317,7 +293,7 @@ async def remove_author(redis: Redis, *, user_id: int, author_id: int, gone_ttl_
 
 
 async def _per_timeline(
-    redis: Redis, script: _Script, user_ids: Sequence[int], entries: Sequence[Entry], head: int
+    redis: Redis, script: Script, user_ids: Sequence[int], entries: Sequence[Entry], head: int
 ) -> list[int]:
     """``script`` on each user's timeline and gone keys, with ``head`` then the entries."""
     members = [member(*entry) for entry in entries]
