@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import re
 
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from chirp.runtime import Runtime
-from chirp.services.redirects import TIERS, Redirects
+from chirp.services.redirects import Redirects
 
 #: Generated codes and aliases; anything else is unknown without a lookup.
 _CODE = re.compile(r"[A-Za-z0-9_-]{1,32}")
@@ -56,17 +57,8 @@ def redirect_routes(prefix: str, redirects: Redirects) -> list[Route]:
         )
 
     async def metrics(_request: Request) -> Response:
-        """Prometheus text format: where link lookups were answered."""
-        stats = redirects.stats
-        lines = [
-            "# HELP chirp_link_lookups_total Short-link lookups by the tier that answered.",
-            "# TYPE chirp_link_lookups_total counter",
-            *(
-                f'chirp_link_lookups_total{{tier="{tier}"}} {getattr(stats, tier)}'
-                for tier in TIERS
-            ),
-        ]
-        return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
+        """Prometheus exposition of this app's registry: where link lookups were answered."""
+        return Response(generate_latest(redirects.metrics), media_type=CONTENT_TYPE_LATEST)
 
     return [
         Route(f"{prefix}/{{code}}", redirect, methods=["GET", "HEAD"]),

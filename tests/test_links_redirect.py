@@ -11,7 +11,9 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import CONTENT_TYPE_LATEST
 
+from bench.scenarios.redirect import read_lookups
 from chirp.app import create_app
 from chirp.runtime import Runtime
 from tests.support import eventually, gql, sign_up
@@ -152,7 +154,9 @@ async def test_unknown_codes_reach_postgres_once(client: httpx.AsyncClient, clea
     async with fresh_client(clean) as other:  # another process: Redis has the answer
         for _ in range(20):
             assert (await other.get("/s/never-made")).status_code == 404
+        assert await read_lookups(other) == {"local": 19, "shared": 0, "redis": 1, "postgres": 0}
     assert clean.db.round_trips - before == 1
+    assert await read_lookups(client) == {"local": 20, "shared": 0, "redis": 0, "postgres": 1}
 
 
 async def test_a_new_alias_replaces_a_cached_not_found(
@@ -177,13 +181,12 @@ async def test_lookups_go_local_then_redis_then_postgres(
     async with fresh_client(clean) as other:
         assert (await other.get(f"/s/{code}")).headers["location"] == TARGET
         assert (await other.get(f"/s/{code}")).headers["location"] == TARGET
-        metrics = (await other.get("/metrics")).text
+        cold = await read_lookups(other)
     assert clean.db.round_trips == before + 1  # Postgres once, for the cold process
-    assert 'chirp_link_lookups_total{tier="postgres"} 1' in metrics
-    assert 'chirp_link_lookups_total{tier="local"} 1' in metrics
-    first = (await client.get("/metrics")).text
-    assert 'chirp_link_lookups_total{tier="redis"} 1' in first
-    assert 'chirp_link_lookups_total{tier="local"} 4' in first
+    # Each app counts only its own lookups (its own registry).
+    assert cold == {"local": 1, "shared": 0, "redis": 0, "postgres": 1}
+    assert await read_lookups(client) == {"local": 4, "shared": 0, "redis": 1, "postgres": 0}
+    assert (await client.get("/metrics")).headers["content-type"] == CONTENT_TYPE_LATEST
 
 
 async def test_the_prefix_is_a_setting(clean: Runtime) -> None:
@@ -207,8 +210,8 @@ async def test_concurrent_misses_of_one_code_share_one_lookup(
     before = clean.db.round_trips
     async with fresh_client(clean) as cold:
         responses = await asyncio.gather(*(cold.get(f"/s/{code}") for _ in range(20)))
-        metrics = (await cold.get("/metrics")).text
+        lookups = await read_lookups(cold)
     assert {response.status_code for response in responses} == {302}
     assert clean.db.round_trips - before == 1
-    assert 'chirp_link_lookups_total{tier="postgres"} 1' in metrics
-    assert 'chirp_link_lookups_total{tier="redis"} 0' in metrics
+    assert (lookups["postgres"], lookups["redis"]) == (1, 0)
+    assert lookups["shared"] + lookups["local"] == 19  # the others waited or hit the LRU

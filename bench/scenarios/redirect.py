@@ -14,11 +14,11 @@ measured window together, so the cold first lookup of every code is in it.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.graphql import REASON_CHARS, execute, sign_up_or_log_in
 from bench.scenario import Request, Scenario, StatsProbe
@@ -28,7 +28,7 @@ LINKS = 1_000
 #: Aliased mutations per setup request: under Chirp's 30-alias guard.
 PER_DOCUMENT = 25
 TIERS = ("local", "shared", "redis", "postgres")
-_METRIC = re.compile(r'^chirp_link_lookups_total\{tier="(\w+)"\} (\d+)$', re.MULTILINE)
+_SAMPLE = "chirp_link_lookups_total"
 
 
 @dataclass(frozen=True)
@@ -64,11 +64,20 @@ def check(status: int, body: bytes) -> str | None:
 
 
 async def read_lookups(client: httpx.AsyncClient) -> dict[str, float]:
-    """Chirp's lookup counters by tier; empty for a server without them (the baseline)."""
+    """Chirp's lookup counters by tier; empty for a server without them (the baseline).
+
+    Parsed with prometheus-client's own parser rather than a pattern, so any
+    valid exposition reads the same (values are floats: ``1.0``, ``1e+06``).
+    """
     response = await client.get("/metrics")
     if response.status_code != 200:
         return {}
-    return {tier: float(n) for tier, n in _METRIC.findall(response.text)}
+    return {
+        sample.labels["tier"]: sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+        if sample.name == _SAMPLE
+    }
 
 
 def lookup_report(before: dict[str, float], after: dict[str, float]) -> dict[str, Any]:

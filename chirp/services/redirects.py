@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+import prometheus_client
 from redis.exceptions import RedisError
 
 from chirp.persistence import link_cache, links, visit_counters
@@ -90,19 +91,29 @@ class LocalCache:
         self._entries.pop(code, None)
 
 
-@dataclass(slots=True)
+TIERS = ("local", "shared", "redis", "postgres")
+
+
 class LookupStats:
     """Where lookups were answered: this process's LRU, another request's lookup
     of the same code that was in flight (``shared``), Redis, or Postgres. The
-    cache hit rate is everything but ``postgres`` over all."""
+    cache hit rate is everything but ``postgres`` over all.
 
-    local: int = 0
-    shared: int = 0
-    redis: int = 0
-    postgres: int = 0
+    One ``chirp_link_lookups_total{tier=...}`` counter in ``registry``; each
+    tier's child is looked up once here, not per request, and every tier is
+    exposed from the start (at 0) so a scrape sees all four before any traffic.
+    """
 
-
-TIERS = ("local", "shared", "redis", "postgres")
+    def __init__(self, registry: prometheus_client.CollectorRegistry) -> None:
+        lookups = prometheus_client.Counter(
+            "chirp_link_lookups",
+            "Short-link lookups by the tier that answered.",
+            ["tier"],
+            registry=registry,
+        )
+        self.local, self.shared, self.redis, self.postgres = (
+            lookups.labels(tier) for tier in TIERS
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +130,11 @@ class Redirects:
 
     def __init__(self) -> None:
         self.cache = LocalCache()
-        self.stats = LookupStats()
+        #: What ``/metrics`` serves. Per instance, not prometheus-client's global
+        #: default registry: each app (and each test's app) counts its own
+        #: lookups, as each server process does.
+        self.metrics = prometheus_client.CollectorRegistry()
+        self.stats = LookupStats(self.metrics)
         self._visits: Counter[tuple[str, int]] = Counter()
         #: Lookups under way, so concurrent misses of one code (a cold start,
         #: a link going viral) cost one Redis or Postgres query, not one each.
@@ -134,11 +149,11 @@ class Redirects:
         if entry is None:
             return None
         if isinstance(entry, Missing):
-            self.stats.local += 1
+            self.stats.local.inc()
             return _MISSING[entry.status]
         if entry.capped or (entry.expires_at is not None and entry.expires_at <= now):
             return None
-        self.stats.local += 1
+        self.stats.local.inc()
         if count:
             self._visits[code, int(now) // _SECONDS_PER_DAY] += 1
         return Outcome(302, entry.target_url)
@@ -173,13 +188,13 @@ class Redirects:
         now = time.time()
         entry = self.cache.get(code, now)
         if entry is not None:
-            self.stats.local += 1
+            self.stats.local.inc()
             return entry
         pending = self._inflight.get(code)
         if pending is not None:
             shared = await asyncio.shield(pending)
             if shared is not None:  # None: that lookup failed; try our own
-                self.stats.shared += 1
+                self.stats.shared.inc()
                 return shared
         return await self._lookup(rt, code, now)
 
@@ -191,9 +206,9 @@ class Redirects:
         try:
             entry = await self._from_redis(rt, code)
             if entry is not None:
-                self.stats.redis += 1
+                self.stats.redis.inc()
             else:
-                self.stats.postgres += 1
+                self.stats.postgres.inc()
                 entry = await self._from_postgres(rt, code)
                 await self._to_redis(rt, code, entry)
             self.cache.put(code, entry, now)
