@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import random
+from typing import Any
 
 import pytest
 
 from chirp.graph.follows import FollowGraph
-from chirp.persistence import streams
+from chirp.persistence import streams, timelines
 from chirp.runtime import Runtime
 from chirp.services import feeds, follows, tweets
 from chirp.workers import feeds as feed_worker
@@ -97,16 +98,26 @@ async def test_a_worker_killed_mid_fan_out_is_finished_by_another(
     tweet = await tweets.post_tweet(clean, author_id=author, text="to every fan")
     await Relay(clean).relay_once()
 
+    # The worker hangs after a few pages (as if its process froze), then is
+    # killed: deterministic, where racing a cancel against the pages was not.
+    real_push, pushes, hung = timelines.push, 0, asyncio.Event()
+
+    async def push_then_hang(redis: Any, **kwargs: Any) -> int:
+        nonlocal pushes
+        pushes += 1
+        if pushes > 5:  # the author's own timeline and four pages of fans went out
+            hung.set()
+            await asyncio.Event().wait()
+        return await real_push(redis, **kwargs)
+
+    monkeypatch.setattr(timelines, "push", push_then_hang)
     doomed = StreamConsumer(clean, group=feed_worker.GROUP, handler=feed_worker.handle, name="a")
     dying = asyncio.create_task(doomed.step(block_ms=1))
-
-    async def some_fans_have_it() -> bool:
-        return (await peek(clean, fans[0]) or [None])[0] == tweet.id
-
-    await eventually(some_fans_have_it, seconds=30)
+    await asyncio.wait_for(hung.wait(), 30)
     dying.cancel()  # the worker dies mid fan-out, its entry unacked
     with pytest.raises(asyncio.CancelledError):
         await dying
+    monkeypatch.setattr(timelines, "push", real_push)
     reached = [fan for fan in fans if tweet.id in (await peek(clean, fan) or [])]
     assert 0 < len(reached) < len(fans), "the kill did not land mid fan-out"
 
