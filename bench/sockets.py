@@ -53,14 +53,23 @@ async def sign_up_many(client: httpx.AsyncClient, handles: list[str]) -> list[di
     return list(await asyncio.gather(*(one(h) for h in handles)))
 
 
-async def follow_all(client: httpx.AsyncClient, tokens: list[str], user_id: str) -> None:
+async def author_and_followers(
+    client: httpx.AsyncClient, *, followers: int, prefix: str
+) -> tuple[str, list[str]]:
+    """Sign up an author and ``followers`` accounts that follow them; the
+    author's token and the followers' tokens."""
+    author, *fans = await sign_up_many(
+        client, ["author", *(f"{prefix}{n}" for n in range(followers))]
+    )
+    tokens = [fan["token"] for fan in fans]
     gate = asyncio.Semaphore(SIGN_UP_CONCURRENCY)
 
-    async def one(token: str) -> None:
+    async def follow(token: str) -> None:
         async with gate:
-            await execute(client, FOLLOW, {"id": user_id}, token=token)
+            await execute(client, FOLLOW, {"id": author["user"]["id"]}, token=token)
 
-    await asyncio.gather(*(one(t) for t in tokens))
+    await asyncio.gather(*(follow(t) for t in tokens))
+    return author["token"], tokens
 
 
 async def post(client: httpx.AsyncClient, token: str, text: str) -> str:

@@ -36,19 +36,17 @@ WARMUP_ROUNDS = 3
 async def _measure(base_url: str, _pid: int) -> dict[str, Any]:
     ws_url = base_url.replace("http://", "ws://") + "/graphql"
     async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
-        author, *fans = await sockets.sign_up_many(
-            client, ["author", *(f"fan{n}" for n in range(SUBSCRIBERS))]
+        author_token, tokens = await sockets.author_and_followers(
+            client, followers=SUBSCRIBERS, prefix="fan"
         )
-        tokens = [fan["token"] for fan in fans]
-        await sockets.follow_all(client, tokens, author["user"]["id"])
         subscribers = await sockets.open_subscribers(ws_url, tokens)
         try:
-            await sockets.until_all_live(client, author["token"], subscribers)
+            await sockets.until_all_live(client, author_token, subscribers)
             since_returned: list[float] = []
             since_sent: list[float] = []
             for round_no in range(WARMUP_ROUNDS + ROUNDS):
                 sent = time.perf_counter()
-                tweet_id = await sockets.post(client, author["token"], f"round {round_no}")
+                tweet_id = await sockets.post(client, author_token, f"round {round_no}")
                 returned = time.perf_counter()
                 await sockets.wait_all_arrived(subscribers, tweet_id)
                 if round_no >= WARMUP_ROUNDS:

@@ -30,21 +30,19 @@ USERS = 500
 async def _measure(base_url: str, pid: int) -> dict[str, Any]:
     ws_url = base_url.replace("http://", "ws://") + "/graphql"
     async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
-        author, *fans = await sockets.sign_up_many(
-            client, ["author", *(f"idle{n}" for n in range(USERS))]
+        author_token, tokens = await sockets.author_and_followers(
+            client, followers=USERS, prefix="idle"
         )
-        tokens = [fan["token"] for fan in fans]
-        await sockets.follow_all(client, tokens, author["user"]["id"])
         # Warm the server's code paths with a few sockets before the baseline read.
         warm = await sockets.open_subscribers(ws_url, tokens[:10])
-        await sockets.until_all_live(client, author["token"], warm)
+        await sockets.until_all_live(client, author_token, warm)
         await sockets.close_subscribers(warm)
         before = sockets.rss_bytes(pid)
         subscribers = await sockets.open_subscribers(
             ws_url, [tokens[n % USERS] for n in range(CONNECTIONS)]
         )
         try:
-            await sockets.until_all_live(client, author["token"], subscribers)
+            await sockets.until_all_live(client, author_token, subscribers)
             after = sockets.rss_bytes(pid)
         finally:
             await sockets.close_subscribers(subscribers)

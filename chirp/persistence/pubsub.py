@@ -180,6 +180,15 @@ class Broker:
         """Send to every subscriber of ``channel`` in any process; how many processes got it."""
         return int(await self._redis.publish(channel, data))
 
+    async def publish_many(self, messages: Sequence[tuple[str, str]]) -> None:
+        """``(channel, data)`` pairs, in one round trip."""
+        if not messages:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for channel, data in messages:
+                pipe.publish(channel, data)
+            await pipe.execute()
+
     @contextlib.asynccontextmanager
     async def subscribe(
         self, channels: Sequence[str], *, presence: Sequence[str] = (), signal: bool = False

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 
-from chirp.pagination import DEFAULT_PAGE_SIZE, Page, check_first
+from chirp.pagination import DEFAULT_PAGE_SIZE, Page
 from chirp.persistence.tweets import TweetRecord
 from chirp.resolvers import ChirpInfo
 from chirp.services import hashtags, live, trends
@@ -35,9 +35,8 @@ async def live_trends(
     first: int | None = DEFAULT_TRENDS,
 ) -> AsyncGenerator[list[TrendRecord], None]:
     ctx = info.context
-    size = DEFAULT_TRENDS if first is None else check_first(first)
     async with ctx.subscription_slot():
-        lists = live.trend_lists(ctx.rt, window=window or TrendWindow.HOUR, first=size)
+        lists = live.trend_lists(ctx.rt, window=window or TrendWindow.HOUR, first=first)
         async with aclosing(lists):
             async for records in lists:
                 yield records

@@ -38,6 +38,7 @@ from weakref import WeakKeyDictionary
 
 from chirp.errors import RateLimited
 from chirp.graph.follows import FollowGraph
+from chirp.pagination import check_first
 from chirp.persistence import live, users
 from chirp.persistence import tweets as tweet_rows
 from chirp.persistence.notifications import Created
@@ -92,11 +93,12 @@ async def follows_changed(
 
 
 async def notified(rt: Runtime, *, created: Sequence[Created]) -> None:
-    for notification in created:
-        await rt.broker.publish(
-            live.notifications_channel(notification.recipient_id),
-            live.encode(notification=notification.id),
-        )
+    await rt.broker.publish_many(
+        [
+            (live.notifications_channel(n.recipient_id), live.encode(notification=n.id))
+            for n in created
+        ]
+    )
 
 
 # ---------------------------------------------------------------- hydrating
@@ -198,14 +200,15 @@ async def _events(subscription: Subscription) -> AsyncIterator[dict[str, int]]:
 
 
 async def trend_lists(
-    rt: Runtime, *, window: TrendWindow, first: int
+    rt: Runtime, *, window: TrendWindow, first: int | None
 ) -> AsyncIterator[list[TrendRecord]]:
     """The window's top ``first`` now, then each time its tags or their order change."""
+    size = trends.DEFAULT_TRENDS if first is None else check_first(first)
     shown: list[str] | None = None
     key = f"trends:{window.name}"
     async with rt.broker.shared(key, lambda: _watch_trends(rt, window)) as lists:
         async for records in lists:
-            top = records[:first]
+            top = records[:size]
             tags = [record.hashtag for record in top]
             if tags != shown:
                 shown = tags
