@@ -6,10 +6,12 @@ import collections
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
 
+import chirp
 from chirp.config import Settings
 from chirp.graph.follows import FollowGraph
 from chirp.ids import EPOCH_MS, SEQUENCE_MASK, timestamp_ms
@@ -22,7 +24,8 @@ from chirp.services import accounts
 from chirp.services.text import MAX_TWEET_LENGTH, parse_tweet_text
 
 REED98_USERS = 962
-REED98_FOLLOWS = 2 * 18_812
+REED98_FRIENDSHIPS = 18_812
+REED98_FOLLOWS = 2 * REED98_FRIENDSHIPS
 SMALL = {"users": 300, "celebrities": 3, "follows_per_user": 50, "seed": 7}
 SMALL_TWEETS = 1_000
 
@@ -210,5 +213,33 @@ async def test_cli_seeds_then_refuses_a_second_time(
         await clean.db.execute("TRUNCATE users CASCADE")
 
 
-def test_reed98_file_is_found_next_to_the_checkout() -> None:
-    assert REED98_PATH.is_file()
+def test_reed98_ships_inside_the_package() -> None:
+    """A clone (or an install) with nothing beside it can seed reed98."""
+    package = Path(chirp.__file__).resolve().parent
+    assert REED98_PATH.is_relative_to(package)
+    assert len(REED98_PATH.read_text().splitlines()) == REED98_FRIENDSHIPS
+    assert "Network Data Repository" in (REED98_PATH.parent / "README.md").read_text()
+
+
+def test_reed98_is_in_the_built_wheel(tmp_path: Path) -> None:
+    """The edge list and its acknowledgement are package data, not just files in the repo."""
+    repo = Path(chirp.__file__).resolve().parents[1]
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--wheel-dir",
+            str(tmp_path),
+            str(repo),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("chirp-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert "chirp/seed/data/socfb-Reed98/socfb-Reed98.edges" in names
+    assert "chirp/seed/data/socfb-Reed98/README.md" in names

@@ -17,7 +17,8 @@ from typing import Final
 #: Every seeded account logs in with this password (shown by
 #: ``chirp seed --help``), so benchmarks and demos can act as any user.
 SEED_PASSWORD: Final = "chirp-seed-password"
-#: Where socfb-Reed98 lives next to a checkout: ``<repo>/../shared/data``.
+#: socfb-Reed98 ships inside the package (with its acknowledgement in the
+#: README beside it), so ``chirp seed reed98`` works from any install.
 REED98_PATH: Final = (
-    Path(__file__).resolve().parents[3] / "shared" / "data" / "socfb-Reed98" / "socfb-Reed98.edges"
+    Path(__file__).resolve().parent / "data" / "socfb-Reed98" / "socfb-Reed98.edges"
 )
