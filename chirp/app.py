@@ -29,6 +29,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 
 from chirp.config import Settings
 from chirp.context import Context, bearer_token
+from chirp.graphiql import graphiql_page, graphiql_routes
 from chirp.redirects import redirect_routes
 from chirp.request_id import RequestIdMiddleware
 from chirp.runtime import Runtime, open_runtime
@@ -84,6 +85,9 @@ class ChirpGraphQL(GraphQL[Context, None]):
             if isinstance(exc.__cause__, InvalidOperationTypeError):
                 raise HTTPException(405, exc.reason) from exc
             raise
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return graphiql_page(request)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
@@ -173,6 +177,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            *graphiql_routes(),
             *redirect_routes(settings.short_link_prefix, redirects),
         ],
         middleware=[Middleware(RequestIdMiddleware)],

@@ -14,6 +14,7 @@ import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 
 from chirp.app import create_app
+from chirp.config import Settings
 from chirp.runtime import Runtime
 from chirp.workers.runner import running_workers
 from tests.support import eventually
@@ -26,12 +27,14 @@ RECEIVE_SECONDS = 10.0
 
 
 @contextlib.asynccontextmanager
-async def running_server(rt: Runtime) -> AsyncIterator[str]:
-    """Serve the app on a free local port, workers included; yield its ws URL."""
+async def running_server(rt: Runtime, *, settings: Settings | None = None) -> AsyncIterator[str]:
+    """Serve the app on a free local port, workers included; yield its ws URL
+    (``http_url`` turns it into the HTTP one). ``settings`` overrides the
+    runtime's for the app's own options (CORS origins, say)."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    app = create_app(runtime=rt)
+    app = create_app(settings, runtime=rt)
     config = uvicorn.Config(app, log_level="warning", lifespan="on", ws_ping_interval=None)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
@@ -49,6 +52,11 @@ async def running_server(rt: Runtime) -> AsyncIterator[str]:
         server.should_exit = True
         await task
         sock.close()
+
+
+def http_url(ws_url: str) -> str:
+    """The HTTP URL of the endpoint whose websocket URL is ``ws_url``."""
+    return "http" + ws_url.removeprefix("ws")
 
 
 class GraphQLSocket:
