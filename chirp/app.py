@@ -14,26 +14,22 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
-from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
-from strawberry.schema.exceptions import InvalidOperationTypeError
-from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
-    BaseGraphQLTransportWSHandler,
-)
 
+from chirp import graphql_http
 from chirp.config import Settings
-from chirp.context import Context, bearer_token
-from chirp.graphiql import graphiql_page, graphiql_routes
+from chirp.graphiql import graphiql_routes
+from chirp.graphql_http import ChirpGraphQL
 from chirp.redirects import redirect_routes
 from chirp.request_id import RequestIdMiddleware
 from chirp.runtime import Runtime, open_runtime
 from chirp.schema import schema
+from chirp.services.persisted_queries import PersistedQueries
 from chirp.services.redirects import Redirects
 from chirp.workers.visits import running_flusher
 
@@ -41,64 +37,10 @@ log = logging.getLogger(__name__)
 
 #: A dependency that does not answer a trivial query within this is not ready.
 READY_CHECK_TIMEOUT_SECONDS = 2.0
-#: Websocket keep-alive: a ping (graphql-transport-ws) or "ka" (graphql-ws)
-#: this often keeps idle sockets open through proxies that cut silent
-#: connections (commonly after 60 s) and lets clients notice a dead server.
-KEEP_ALIVE_SECONDS = 15.0
 #: A socket that has not sent connection_init by then is closed (4408).
 CONNECTION_INIT_TIMEOUT = timedelta(seconds=10)
-
-
-class PingingTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
-    """graphql-transport-ws with server pings; Strawberry only answers the client's."""
-
-    _pinger: asyncio.Task[None] | None = None
-
-    async def handle_connection_init(self, message: Any) -> None:
-        await super().handle_connection_init(message)
-        if self.connection_acknowledged and self._pinger is None:
-            self._pinger = asyncio.create_task(self._ping(), name="ws-keep-alive")
-
-    async def _ping(self) -> None:
-        while True:
-            await asyncio.sleep(KEEP_ALIVE_SECONDS)
-            await self.send_message({"type": "ping"})
-
-    async def shutdown(self) -> None:
-        if self._pinger is not None:
-            self._pinger.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._pinger
-        await super().shutdown()
-
-
-class ChirpGraphQL(GraphQL[Context, None]):
-    graphql_transport_ws_handler_class = PingingTransportWSHandler
-
-    async def execute_single(
-        self, request: Any, request_adapter: AsyncHTTPRequestAdapter, *args: Any, **kwargs: Any
-    ) -> Any:
-        """A mutation over GET is 405, as the GraphQL-over-HTTP spec asks (not 400)."""
-        try:
-            return await super().execute_single(request, request_adapter, *args, **kwargs)
-        except HTTPException as exc:
-            if isinstance(exc.__cause__, InvalidOperationTypeError):
-                raise HTTPException(405, exc.reason) from exc
-            raise
-
-    async def render_graphql_ide(self, request: Request) -> Response:
-        return graphiql_page(request)
-
-    async def get_context(
-        self, request: Request | WebSocket, response: Response | WebSocket
-    ) -> Context:
-        rt: Runtime = request.app.state.runtime
-        return Context(
-            rt=rt,
-            request=request,
-            response=response if isinstance(response, Response) else None,
-            token=bearer_token(request.headers.get("authorization")),
-        )
+#: How long a browser may cache a CORS preflight answer.
+CORS_MAX_AGE_SECONDS = 600
 
 
 async def healthz(_request: Request) -> Response:
@@ -162,24 +104,38 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         schema,
         graphql_ide="graphiql",
         keep_alive=True,
-        keep_alive_interval=KEEP_ALIVE_SECONDS,
+        keep_alive_interval=graphql_http.KEEP_ALIVE_SECONDS,
         connection_init_wait_timeout=CONNECTION_INIT_TIMEOUT,
         # Subscriptions are limited per connection with a coded error (Context);
         # Strawberry's own limit would answer without a code.
         max_subscriptions_per_connection=None,
-        # Any origin: websocket auth is the token in connection_init, never a
-        # cookie, so another site's page cannot ride on a user's session.
-        allowed_origins=["*"],
+        # Pages of other sites may open a socket only from a configured origin
+        # (same-origin pages and clients sending no Origin always may).
+        allowed_origins=settings.cors_origin_list,
+        persisted_queries=PersistedQueries(),
     )
+    middleware = [Middleware(RequestIdMiddleware)]
+    if settings.cors_origin_list:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_origin_list,
+                allow_methods=["GET", "POST"],
+                allow_headers=["authorization", "content-type"],
+                expose_headers=["x-request-id"],
+                max_age=CORS_MAX_AGE_SECONDS,
+            )
+        )
     return Starlette(
         routes=[
-            Route("/graphql", graphql, methods=["GET", "POST"]),
+            # Every method reaches the view, which answers a coded 405 itself.
+            Route("/graphql", graphql, methods=None),
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             *graphiql_routes(),
             *redirect_routes(settings.short_link_prefix, redirects),
         ],
-        middleware=[Middleware(RequestIdMiddleware)],
+        middleware=middleware,
         lifespan=lifespan,
     )

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from strawberry.http.websocket_origin import normalize_allowed_origins
 
 #: Snowflake ids keep 10 bits for the worker id, so at most 1,024 id minters.
 MAX_WORKER_ID = 1023
@@ -87,6 +88,22 @@ class Settings(BaseSettings):
         "flush loses at most this much of uncapped links' visit counts.",
     )
 
+    cors_origins: str = Field(
+        "",
+        description="Comma-separated browser origins (scheme://host[:port]) allowed to call "
+        "the API and open websockets from their pages; '*' allows any. Unset: none.",
+    )
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _check_origins(cls, value: str) -> str:
+        normalize_allowed_origins(_split_origins(value))  # raises on a bad origin
+        return value
+
+    @cached_property
+    def cors_origin_list(self) -> list[str]:
+        return _split_origins(self.cors_origins)
+
     @field_validator("public_base_url")
     @classmethod
     def _strip_slash(cls, value: str | None) -> str | None:
@@ -105,3 +122,7 @@ class Settings(BaseSettings):
     def embedded(self) -> bool:
         """True when at least one component runs embedded under ``data_dir``."""
         return not (self.database_url and self.redis_url and self.neo4j_uri)
+
+
+def _split_origins(value: str) -> list[str]:
+    return [origin.strip() for origin in value.split(",") if origin.strip()]

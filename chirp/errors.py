@@ -63,4 +63,14 @@ class RateLimited(ChirpError):
         super().__init__(message, retryAfter=retry_after)
 
 
+class PersistedQueryNotFound(ChirpError):
+    """A persisted-query hash the server does not hold. The message and code are
+    Apollo's, which clients match to resend the hash with its document."""
+
+    code = "PERSISTED_QUERY_NOT_FOUND"
+
+    def __init__(self) -> None:
+        super().__init__("PersistedQueryNotFound")
+
+
 INTERNAL_ERROR_MESSAGE = "Internal server error"

@@ -13,7 +13,7 @@ from functools import partial
 
 import pytest
 
-from chirp import app as chirp_app
+from chirp import graphql_http
 from chirp.context import MAX_SUBSCRIPTIONS_PER_CONNECTION
 from chirp.ids import NodeKind, to_global_id
 from chirp.persistence import live, streams
@@ -175,7 +175,7 @@ async def test_complete_and_abrupt_disconnects_leave_nothing_behind(clean: Runti
 async def test_the_server_sends_keep_alives(
     clean: Runtime, protocol: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(chirp_app, "KEEP_ALIVE_SECONDS", 0.05)
+    monkeypatch.setattr(graphql_http, "KEEP_ALIVE_SECONDS", 0.05)
     async with running_server(clean) as url, GraphQLSocket.open(url, protocol) as ws:
         keep_alives = []
         while len(keep_alives) < 2:  # on an idle connection, nothing else arrives
