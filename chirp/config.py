@@ -100,7 +100,7 @@ class Settings(BaseSettings):
         normalize_allowed_origins(_split_origins(value))  # raises on a bad origin
         return value
 
-    @cached_property
+    @property
     def cors_origin_list(self) -> list[str]:
         return _split_origins(self.cors_origins)
 
