@@ -10,20 +10,14 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import (
-    AddValidationRules,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-    ValidationCache,
-)
+from strawberry.extensions import MaxTokensLimiter, ParserCache
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionResult
 
 from chirp.resolvers import nodes
 from chirp.schema.errors import coded, log_unexpected
 from chirp.schema.feeds import FeedQuery, FeedSubscription
+from chirp.schema.guards import DOCUMENT_CACHE_SIZE, MAX_QUERY_TOKENS, GuardedValidation
 from chirp.schema.links import LinkMutation, LinkQuery
 from chirp.schema.node import Node
 from chirp.schema.notifications import (
@@ -35,24 +29,6 @@ from chirp.schema.notifications import (
 from chirp.schema.trends import TrendQuery, TrendSubscription
 from chirp.schema.tweets import Tweet, TweetMutation, TweetQuery
 from chirp.schema.users import User, UserMutation, UserQuery
-
-#: Guards against abusive documents. Depth 12 fits every screen of a client
-#: (and GraphiQL's introspection); 5,000 tokens and 30 aliases are far above
-#: real queries but stop amplification attacks before any resolver runs.
-MAX_QUERY_DEPTH = 12
-MAX_QUERY_TOKENS = 5_000
-MAX_QUERY_ALIASES = 30
-#: Distinct documents whose parse and validation results are kept; clients
-#: send a small fixed set of documents, so a few hundred covers them.
-DOCUMENT_CACHE_SIZE = 512
-
-#: The depth and alias guards' validation rules, built once: ValidationCache
-#: keys on the rule classes, and each limiter instance makes new classes, so
-#: per-request limiter instances would make every validation a cache miss.
-GUARD_RULES = [
-    *QueryDepthLimiter(max_depth=MAX_QUERY_DEPTH).validation_rules,
-    *MaxAliasesLimiter(max_alias_count=MAX_QUERY_ALIASES).validation_rules,
-]
 
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schema.graphql"
 
@@ -114,8 +90,7 @@ schema = ChirpSchema(
     extensions=[
         partial(MaxTokensLimiter, max_token_count=MAX_QUERY_TOKENS),
         partial(ParserCache, maxsize=DOCUMENT_CACHE_SIZE),
-        partial(AddValidationRules, GUARD_RULES),
-        partial(ValidationCache, maxsize=DOCUMENT_CACHE_SIZE),
+        GuardedValidation,
     ],
 )
 
