@@ -11,6 +11,7 @@ validated as usual, through a cache, since clients send a small fixed set.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -23,8 +24,10 @@ from graphql import (
     FragmentSpreadNode,
     GraphQLError,
     InlineFragmentNode,
+    Node,
     OperationDefinitionNode,
     SelectionSetNode,
+    StringValueNode,
 )
 from strawberry.extensions import SchemaExtension
 
@@ -244,17 +247,58 @@ def refusal(document: DocumentNode) -> GraphQLError | None:
     return None
 
 
+#: Text no column can store: NUL (Postgres text refuses it) and lone
+#: surrogates (not encodable as UTF-8). Refused wherever a client sends them.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def unstorable_text(values: object) -> bool:
+    """Whether any string in ``values`` (nested lists and dicts, keys too)
+    holds unstorable text; iterative, so any nesting is safe."""
+    stack = [values]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if _UNSTORABLE.search(value):
+                return True
+        elif isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return False
+
+
+def _literal_strings(document: DocumentNode) -> Iterator[str]:
+    stack: list[object] = [document]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, StringValueNode):
+            yield node.value
+        elif isinstance(node, Node):
+            stack.extend(getattr(node, key) for key in node.keys if key != "loc")
+        elif isinstance(node, (tuple, list)):
+            stack.extend(node)
+
+
 class GuardedValidation(SchemaExtension):
-    """Refuse over-limit documents, then validate the rest through a cache.
-    Replaces Strawberry's ValidationCache and its depth and alias limiters,
-    whose rules expand every fragment spread."""
+    """Refuse unstorable text and over-limit documents, then validate the rest
+    through a cache. Replaces Strawberry's ValidationCache and its depth and
+    alias limiters, whose rules expand every fragment spread."""
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
-        context.pre_execution_errors = _verdict(
-            context.schema._schema, context.graphql_document, tuple(context.validation_rules)
-        )
+        if unstorable_text([context.variables, context.operation_name]):
+            context.pre_execution_errors = [_unstorable_error()]
+        else:
+            context.pre_execution_errors = _verdict(
+                context.schema._schema, context.graphql_document, tuple(context.validation_rules)
+            )
         yield
+
+
+def _unstorable_error() -> GraphQLError:
+    return GraphQLError("Text may not contain NUL characters or unpaired surrogates.")
 
 
 @lru_cache(maxsize=DOCUMENT_CACHE_SIZE)
@@ -262,6 +306,8 @@ def _verdict(schema: object, document: DocumentNode, rules: tuple[type, ...]) ->
     # Imported here: strawberry.schema.schema imports the extensions package.
     from strawberry.schema.schema import validate_document
 
+    if unstorable_text(list(_literal_strings(document))):
+        return [_unstorable_error()]
     refused = refusal(document)
     if refused is not None:
         return [refused]

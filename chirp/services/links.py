@@ -36,6 +36,9 @@ _BASE62_ONLY = re.compile(r"[A-Za-z0-9]+")
 #: ``dailyVisits(days)`` covers at most a quarter: enough for a chart, and it
 #: bounds the rows one field can ask for.
 MAX_DAILY_VISIT_DAYS = 92
+#: ``expiresAt`` at most this far ahead: beyond any campaign, and far inside
+#: what Postgres and Python can represent (times near year 9999 overflow).
+MAX_LINK_LIFETIME = timedelta(days=100 * 366)
 #: Characters left as they are when a non-ASCII URL is percent-encoded: the
 #: URI reserved and unreserved sets, and ``%`` (already-escaped octets).
 _URI_SAFE = "!#$%&'()*+,/:;=?@[]~-._"
@@ -169,8 +172,11 @@ async def shorten(
     code = check_alias(alias) if alias is not None else new_code(rt)
     if expires_at is not None:
         expires_at = _aware(expires_at)
-        if expires_at <= datetime.now(UTC):
+        ahead = expires_at - datetime.now(UTC)  # no conversion, so no overflow
+        if ahead <= timedelta(0):
             raise _bad("`expiresAt` must be in the future.", "expiresAt")
+        if ahead > MAX_LINK_LIFETIME:
+            raise _bad("`expiresAt` must be within 100 years.", "expiresAt")
     if max_visits is not None and max_visits < 1:
         raise _bad("`maxVisits` must be at least 1.", "maxVisits")
     try:
