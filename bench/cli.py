@@ -57,6 +57,9 @@ DEFAULT_CONCURRENCY = 32
 #: Load is bounded in time: both sides plus startup must fit well inside a
 #: 10-minute shell command on this machine.
 MAX_DURATION_S = 240.0
+#: Scenarios that watch for drift over minutes: (default, maximum) --duration.
+#: A soak's verdict needs many samples, and one run is its own shell command.
+LONG_RUNS = {"soak": (600.0, 3600.0)}
 MAX_WARMUP_S = 60.0
 #: Each connection is a socket at both ends and a task in the server; past a
 #: few hundred a 2-core machine measures queueing, and the default limit of
@@ -72,6 +75,8 @@ SETUP_TIMEOUT_S = 60.0
 
 EXIT_SERVER_FAILED = 2
 EXIT_SETUP_FAILED = 3
+#: The run completed but its report says ``"ok": false`` (e.g. a soak's verdict).
+EXIT_CHECK_FAILED = 4
 #: Conventional exit status for "terminated by SIGTERM" (128 + 15).
 EXIT_TERMINATED = 143
 
@@ -95,9 +100,24 @@ def _bounded(
     return parse
 
 
+class _Parser(argparse.ArgumentParser):
+    """Resolves --duration per scenario: seconds for most, minutes for LONG_RUNS."""
+
+    def parse_args(self, args: Any = None, namespace: Any = None) -> Any:  # type: ignore[override]
+        parsed = super().parse_args(args, namespace)
+        default, limit = LONG_RUNS.get(parsed.scenario, (DEFAULT_DURATION_S, MAX_DURATION_S))
+        if parsed.duration is None:
+            parsed.duration = default
+        elif parsed.duration > limit:
+            self.error(f"argument --duration: {parsed.duration:g} is above {limit:g} for "
+                       f"{parsed.scenario}")  # fmt: skip
+        return parsed
+
+
 def build_parser() -> argparse.ArgumentParser:
     known = scenarios.registry()
-    parser = argparse.ArgumentParser(
+    longest = max([MAX_DURATION_S, *(limit for _, limit in LONG_RUNS.values())])
+    parser = _Parser(
         prog="chirp bench",
         description="Benchmark Chirp against a bare in-memory baseline; prints JSON on stdout.",
         epilog="scenarios:\n" + "\n".join(f"  {n:<14} {s.summary}" for n, s in known.items()),
@@ -105,8 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("scenario", choices=sorted(known), metavar="scenario")
     parser.add_argument(
-        "--duration", type=_bounded(float, 0, MAX_DURATION_S, low_open=True),
-        default=DEFAULT_DURATION_S, help="measured seconds per side (default %(default)s)",
+        "--duration", type=_bounded(float, 0, longest, low_open=True), default=None,
+        help=f"measured seconds per side (default {DEFAULT_DURATION_S:g}; "
+        + "; ".join(f"{name}: {d:g}" for name, (d, _) in LONG_RUNS.items()) + ")",
     )  # fmt: skip
     parser.add_argument(
         "--warmup", type=_bounded(float, 0, MAX_WARMUP_S), default=DEFAULT_WARMUP_S,
@@ -276,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
             _log(f"{exc}\n--- server log tail ---\n{exc.log_tail}")
             return EXIT_SERVER_FAILED
     print(json.dumps(report, indent=2))
-    return 0
+    return EXIT_CHECK_FAILED if report.get("ok") is False else 0
 
 
 if __name__ == "__main__":

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, Final
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -25,6 +26,7 @@ from chirp import graphql_http
 from chirp.config import Settings
 from chirp.graphiql import graphiql_routes
 from chirp.graphql_http import ChirpGraphQL
+from chirp.persistence.redis import probe
 from chirp.redirects import redirect_routes
 from chirp.request_id import RequestIdMiddleware
 from chirp.runtime import Runtime, open_runtime
@@ -37,6 +39,9 @@ log = logging.getLogger(__name__)
 
 #: A dependency that does not answer a trivial query within this is not ready.
 READY_CHECK_TIMEOUT_SECONDS = 2.0
+#: Without one of these the API cannot answer correctly: readiness is 503.
+#: Redis is not among them (see ``readyz``).
+SYSTEMS_OF_RECORD: Final = frozenset({"postgres", "graph"})
 #: A socket that has not sent connection_init by then is closed (4408).
 CONNECTION_INIT_TIMEOUT = timedelta(seconds=10)
 #: How long a browser may cache a CORS preflight answer.
@@ -49,29 +54,62 @@ async def healthz(_request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    """Postgres, Redis and the graph each answer; 503 naming those that do not."""
+    """Each dependency answers a trivial query, or is named with why not.
+
+    - 200 ``ready``: all answer.
+    - 200 ``degraded``: only Redis does not. Redis holds caches and derived
+      data; Postgres is the record, so the API keeps serving (accounts, tweets,
+      profiles) while feeds and live delivery wait for Redis, which the
+      embedded supervisor restarts by itself. Taking the instance out of
+      rotation would turn a partial outage into a full one (every instance
+      shares the one Redis).
+    - 503 ``unavailable``: a system of record (Postgres, the graph) does not.
+    """
     rt: Runtime = request.app.state.runtime
     checks: dict[str, Callable[[], Awaitable[Any]]] = {
         "postgres": rt.db.ping,
-        "redis": rt.redis.ping,
+        "redis": functools.partial(probe, rt.redis, seconds=READY_CHECK_TIMEOUT_SECONDS),
         "graph": rt.graph.ping,
     }
     results = await asyncio.gather(*(_check(name, fn) for name, fn in checks.items()))
     status = dict(results)
-    ready = all(value == "ok" for value in status.values())
-    return JSONResponse(
-        {"status": "ready" if ready else "unavailable", "checks": status},
-        status_code=200 if ready else 503,
-    )
+    down = {name for name, value in status.items() if value != "ok"}
+    if down & SYSTEMS_OF_RECORD:
+        verdict, code = "unavailable", 503
+    elif down:
+        verdict, code = "degraded", 200
+    else:
+        verdict, code = "ready", 200
+    return JSONResponse({"status": verdict, "checks": status}, status_code=code)
 
 
-async def _check(name: str, probe: Callable[[], Awaitable[Any]]) -> tuple[str, str]:
+async def _check(name: str, ping: Callable[[], Awaitable[Any]]) -> tuple[str, str]:
+    """``ok``, or ``unavailable (<error>)`` within READY_CHECK_TIMEOUT_SECONDS.
+
+    A probe that times out is cancelled but not waited for: cancelling a
+    query on a frozen Postgres waits for Postgres (asyncpg sends it a cancel
+    request), so ``wait_for`` would hold readiness up as long as the outage.
+    """
+    probe = asyncio.ensure_future(ping())
     try:
-        await asyncio.wait_for(probe(), READY_CHECK_TIMEOUT_SECONDS)
-    except Exception as exc:  # any failure means not ready; say which kind
-        log.warning("readiness check %s failed: %r", name, exc)
-        return name, f"unavailable ({type(exc).__name__})"
-    return name, "ok"
+        await asyncio.wait({probe}, timeout=READY_CHECK_TIMEOUT_SECONDS)
+    finally:
+        if not probe.done():
+            probe.cancel()
+            probe.add_done_callback(_retrieve)
+    error: BaseException = TimeoutError()
+    if probe.done() and not probe.cancelled():
+        if (failure := probe.exception()) is None:
+            return name, "ok"
+        error = failure
+    log.warning("readiness check %s failed: %r", name, error)
+    return name, f"unavailable ({type(error).__name__})"
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    """Consume an abandoned probe's outcome (it was already reported)."""
+    if not task.cancelled():
+        task.exception()
 
 
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> Starlette:

@@ -4,38 +4,126 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import logging
+import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
+from typing import Final
 
 from chirp.config import Settings
-from chirp.persistence.embedded import DataDirInUse, EmbeddedServers
+from chirp.persistence.embedded import DataDirInUse, EmbeddedServers, stop_all
 from chirp.request_id import configure_logging
+
+log = logging.getLogger(__name__)
+
+
+#: After SIGTERM/SIGINT, open connections (websockets included) get this long
+#: to finish before uvicorn cancels them and the app's shutdown starts.
+GRACEFUL_SHUTDOWN_SECONDS: Final = 5
+#: From the first SIGTERM/SIGINT, `chirp serve` ends within this whatever
+#: hangs: a watchdog thread then stops the embedded servers and exits with
+#: SHUTDOWN_OVERDUE_EXIT_CODE. Room for the graceful wait, the lifespan
+#: (workers, pools: seconds) and stopping Postgres and Redis (about a second).
+SHUTDOWN_DEADLINE_SECONDS: Final = 30.0
+#: sysexits' EX_SOFTWARE: the shutdown did not finish by itself.
+SHUTDOWN_OVERDUE_EXIT_CODE: Final = 70
+#: uvicorn.run's code when the server never started (the lifespan failed).
+STARTUP_FAILURE_EXIT_CODE: Final = 3
 
 
 def _serve(settings: Settings) -> int:
+    """Serve until SIGTERM/SIGINT, then shut down within the deadline and exit 0.
+
+    The app's lifespan starts and stops the embedded servers (it re-enters the
+    DATA_DIR claim taken here). :class:`_Server` does not re-raise the signal
+    at the end as uvicorn does, so the ``finally`` below runs: it stops any
+    embedded server still running (a second Ctrl+C skips the lifespan).
+    """
     import uvicorn
 
     from chirp.app import create_app
 
     # Claim DATA_DIR before uvicorn starts, so a busy one is a one-line message
-    # rather than a failed lifespan with a traceback. The app's lifespan starts
-    # and stops the embedded servers (it re-enters this process's claim); it
-    # must, because uvicorn ends the process by re-raising SIGTERM/SIGINT.
+    # rather than a failed lifespan with a traceback.
     if settings.embedded:
         try:
             EmbeddedServers(settings).lock()
         except DataDirInUse as exc:
             print(f"chirp: {exc}", file=sys.stderr)
             return 1
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(settings),
         host=settings.host,
         port=settings.port,
         log_config=None,
         proxy_headers=True,
         ws="websockets-sansio",
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
-    return 0
+    server = _server_class()(config)
+    try:
+        server.run()
+    except KeyboardInterrupt:  # a signal before uvicorn took over the handlers
+        pass
+    finally:
+        stop_all()
+    return 0 if server.started else STARTUP_FAILURE_EXIT_CODE
+
+
+def _server_class() -> type:
+    import uvicorn
+    from uvicorn.server import HANDLED_SIGNALS
+
+    class _Server(uvicorn.Server):
+        """uvicorn's server, but the first signal arms the shutdown deadline and
+        the signal is not re-raised once the server has stopped."""
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            _arm_shutdown_deadline()
+            super().handle_exit(sig, frame)
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            original = {sig: signal.signal(sig, self.handle_exit) for sig in HANDLED_SIGNALS}
+            try:
+                yield
+            finally:
+                for sig, handler in original.items():
+                    signal.signal(sig, handler)
+
+    return _Server
+
+
+_deadline: threading.Timer | None = None
+
+
+def _arm_shutdown_deadline() -> None:
+    global _deadline
+    if _deadline is None:
+        _deadline = threading.Timer(SHUTDOWN_DEADLINE_SECONDS, _shutdown_overdue)
+        _deadline.daemon = True
+        _deadline.start()
+
+
+def _shutdown_overdue() -> None:
+    """The watchdog: stop what we started, then end the process now."""
+    log.error(
+        "shutdown still running after %.0f s; stopping the embedded servers and exiting",
+        SHUTDOWN_DEADLINE_SECONDS,
+    )
+    try:
+        stop_all()
+    finally:
+        logging.shutdown()
+        os._exit(SHUTDOWN_OVERDUE_EXIT_CODE)
 
 
 def _migrate(settings: Settings) -> int:
@@ -128,8 +216,6 @@ def _worker(settings: Settings) -> int:
             file=sys.stderr,
         )
         return 1
-
-    import signal
 
     from chirp.runtime import open_runtime
     from chirp.workers.runner import running_workers

@@ -4,6 +4,12 @@ Over HTTP a context lives for one request. Over a websocket Strawberry makes
 one per *connection*: the token then comes from the ``connection_init``
 payload, and each live event gets fresh loaders (:meth:`Context.fresh_loaders`)
 so that nothing is served from a cache filled minutes earlier.
+
+A connection can outlive its token (``logOut`` elsewhere), so over a websocket
+the token is not trusted for the connection's life: each subscription checks
+it afresh when it starts and before each delivery (``fresh=True``), and other
+operations on the socket reuse a check for at most
+``WEBSOCKET_AUTH_REUSE_SECONDS``.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from typing import Any, Final
 
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
+from starlette.websockets import WebSocket
 
 from chirp.errors import BadUserInput, Unauthenticated
 from chirp.loaders import Loaders
@@ -26,6 +33,10 @@ from chirp.services import accounts
 #: needs a handful (feed, notifications, trends); the cap bounds what one
 #: socket can make the server hold.
 MAX_SUBSCRIPTIONS_PER_CONNECTION: Final = 20
+#: Over a websocket, one token check serves the fields and operations that
+#: follow it for this long (a delivery's fields ask for the viewer many
+#: times): a revoked token opens nothing on the socket for longer than this.
+WEBSOCKET_AUTH_REUSE_SECONDS: Final = 1.0
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -58,27 +69,39 @@ class Context:
     loaders: Loaders = field(init=False)
     subscriptions: int = 0
     _viewer: asyncio.Future[int] | None = field(default=None, repr=False)
+    #: Loop time of the check behind ``_viewer``.
+    _viewer_checked_at: float = field(default=0.0, repr=False)
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.rt, viewer_id=self.viewer_id)
 
-    async def viewer_id(self) -> int | None:
+    async def viewer_id(self, *, fresh: bool = False) -> int | None:
         """The logged-in user's id; None when no token was sent.
 
         A token that was sent but is not live is ``UNAUTHENTICATED`` rather than
         anonymous, so a client with a revoked token learns it must log in again.
+        ``fresh`` checks the token now rather than reusing an earlier check.
         """
         token = self.token
         if token is None and self.connection_params:
             token = _init_payload_token(self.connection_params)
         if token is None:
             return None
-        if self._viewer is None:
+        now = asyncio.get_running_loop().time()
+        if fresh or self._viewer is None or self._check_expired(now):
             self._viewer = asyncio.ensure_future(accounts.authenticate(self.rt, token=token))
+            self._viewer_checked_at = now
         return await asyncio.shield(self._viewer)
 
-    async def require_viewer_id(self) -> int:
-        viewer_id = await self.viewer_id()
+    def _check_expired(self, now: float) -> bool:
+        """An HTTP request's check lasts the request; a websocket's, a moment."""
+        return (
+            isinstance(self.request, WebSocket)
+            and now - self._viewer_checked_at > WEBSOCKET_AUTH_REUSE_SECONDS
+        )
+
+    async def require_viewer_id(self, *, fresh: bool = False) -> int:
+        viewer_id = await self.viewer_id(fresh=fresh)
         if viewer_id is None:
             raise Unauthenticated()
         return viewer_id

@@ -63,6 +63,23 @@ class RateLimited(ChirpError):
         super().__init__(message, retryAfter=retry_after)
 
 
+class EventsMissed(ChirpError):
+    """A live subscription ended because it may have missed events: live
+    delivery was interrupted (Redis restarted, lost its data, or the
+    connection to it dropped). Not the client's doing, and not a bug, so
+    neither ``RATE_LIMITED`` nor ``INTERNAL_SERVER_ERROR``: the client waits
+    ``retryAfter`` seconds, subscribes again, and refetches what it shows."""
+
+    code = "EVENTS_MISSED"
+
+    def __init__(self, *, retry_after: int) -> None:
+        super().__init__(
+            "Live updates were interrupted and some may have been missed: subscribe again "
+            "and refetch.",
+            retryAfter=retry_after,
+        )
+
+
 class PersistedQueryNotFound(ChirpError):
     """A persisted-query hash the server does not hold. The message and code are
     Apollo's, which clients match to resend the hash with its document."""

@@ -12,6 +12,12 @@ GraphQL-over-HTTP spec.
 - Queries run over GET and POST, mutations over POST only (405 otherwise);
   subscriptions need a websocket.
 - Automatic persisted queries (:mod:`chirp.services.persisted_queries`).
+- Websocket operations stop within a bound on both subprotocols: a task that
+  ignores its cancellation (see ``chirp.runtime.RECANCEL_SECONDS``) is
+  cancelled again, then abandoned with an error in the log, never awaited
+  forever (that blocked the socket, and uvicorn's shutdown behind it). Every
+  operation task's outcome is retrieved: none ends as "Task exception was
+  never retrieved".
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -26,14 +33,20 @@ from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketDisconnect
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import MissingQueryError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_result
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.http.parse_content_type import parse_content_type
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.subscriptions.protocols.graphql_ws.types import (
+    ConnectionInitMessage,
+    StartMessage,
 )
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
@@ -41,8 +54,10 @@ from strawberry.types.graphql import OperationType
 from chirp.context import Context, bearer_token
 from chirp.errors import BadUserInput, ChirpError, PersistedQueryNotFound
 from chirp.graphiql import graphiql_page
-from chirp.runtime import Runtime
+from chirp.runtime import Runtime, cancel_and_wait
 from chirp.services.persisted_queries import PersistedQueries
+
+log = logging.getLogger(__name__)
 
 GRAPHQL_RESPONSE_JSON: Final = "application/graphql-response+json"
 APPLICATION_JSON: Final = "application/json"
@@ -52,6 +67,12 @@ REQUEST_MEDIA_TYPES: Final = frozenset({APPLICATION_JSON, GRAPHQL_RESPONSE_JSON}
 #: this often keeps idle sockets open through proxies that cut silent
 #: connections (commonly after 60 s) and lets clients notice a dead server.
 KEEP_ALIVE_SECONDS: Final = 15.0
+#: An operation's task gets this long to end once cancelled (it normally takes
+#: a round trip or two to leave its channels), then it is abandoned and logged.
+OPERATION_STOP_SECONDS: Final = 5.0
+#: What sending to a socket the client already closed raises: expected when a
+#: client goes away mid-operation, so logged at debug level, not as an error.
+_PEER_GONE: Final = (WebSocketDisconnected, WebSocketDisconnect, OSError)
 
 _ALLOWED_OPERATIONS: Final = {
     "GET": frozenset({OperationType.QUERY}),
@@ -107,16 +128,45 @@ def _quality(params: str) -> float:
 
 
 def error_status(media_type: str, status: int) -> int:
-    """``application/json`` answers 200 to every well-formed HTTP exchange
-    (the spec's rule for that legacy type); only the method and the body's
-    media type, which are not GraphQL's business, keep their 4xx."""
+    """``application/json`` answers 200 to a well-formed request whose GraphQL
+    fails (the spec's rule for that legacy type); a malformed request (bad
+    JSON, bad parameters, wrong method or body type) keeps its 4xx."""
     if media_type == APPLICATION_JSON and status not in (405, 415):
         return 200
     return status
 
 
+async def _stop_tasks(tasks: list[asyncio.Task[Any]], *, protocol: str) -> None:
+    """Cancel operation tasks and wait for them, bounded (never forever)."""
+    stuck = await cancel_and_wait(tasks, seconds=OPERATION_STOP_SECONDS)
+    for task in stuck:
+        log.error(
+            "%s operation task still running %.0f s after cancellation; abandoned: %r",
+            protocol,
+            OPERATION_STOP_SECONDS,
+            task,
+        )
+
+
+def _observe(task: asyncio.Task[Any]) -> None:
+    """Retrieve an operation task's outcome as it ends (even one nobody awaits):
+    a closed socket is routine, anything else is logged as the bug it is."""
+    if task.cancelled():
+        return
+    error = task.exception()
+    if error is None:
+        return
+    if isinstance(error, _PEER_GONE) or (
+        isinstance(error, RuntimeError) and "close" in str(error)  # sent after close
+    ):
+        log.debug("websocket operation ended with its socket: %r", error)
+    else:
+        log.error("websocket operation failed", exc_info=error)
+
+
 class PingingTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
-    """graphql-transport-ws with server pings; Strawberry only answers the client's."""
+    """graphql-transport-ws with server pings (Strawberry only answers the
+    client's) and a bounded shutdown."""
 
     _pinger: asyncio.Task[None] | None = None
 
@@ -131,15 +181,66 @@ class PingingTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await self.send_message({"type": "ping"})
 
     async def shutdown(self) -> None:
+        """Strawberry's, except that operation tasks are awaited within a bound."""
         if self._pinger is not None:
             self._pinger.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._pinger
-        await super().shutdown()
+        if self.connection_init_timeout_task:
+            self.connection_init_timeout_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.connection_init_timeout_task
+        tasks = [op.task for op in self.operations.values() if op.task]
+        for operation_id in list(self.operations):
+            await self.cleanup_operation(operation_id)  # cancels, does not wait
+        await _stop_tasks(tasks, protocol="graphql-transport-ws")
+
+
+class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
+    """Legacy graphql-ws (subscriptions-transport-ws) with bounded stops.
+
+    Strawberry's handler awaits a stopped operation's task with no bound, from
+    the loop that reads the socket: one task that lost its cancellation kept
+    the connection (and so uvicorn's shutdown) waiting forever. Its tasks also
+    drop themselves from ``tasks`` when they end, so one that failed (sending
+    to a closed socket) was never awaited by anyone.
+    """
+
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        """A repeated connection_init would start a second keep-alive task and
+        orphan the first (looping until the socket dies, its error unseen)."""
+        if self.keep_alive_task is not None:
+            self.keep_alive_task.cancel()
+            self.keep_alive_task = None
+        await super().handle_connection_init(message)
+
+    async def handle_start(self, message: StartMessage) -> None:
+        await super().handle_start(message)
+        task = self.tasks.get(message["id"])
+        if task is not None:
+            task.add_done_callback(_observe)
+
+    async def cleanup_operation(self, operation_id: str) -> None:
+        await self._stop([operation_id])
+
+    async def cleanup(self) -> None:
+        """All at once: a socket closing with many operations waits one bound."""
+        await self._stop(list(self.tasks))
+
+    async def _stop(self, operation_ids: list[str]) -> None:
+        sources = [self.subscriptions.pop(op_id, None) for op_id in operation_ids]
+        tasks = [task for op_id in operation_ids if (task := self.tasks.pop(op_id, None))]
+        await _stop_tasks(tasks, protocol="graphql-ws")
+        for source in sources:
+            if source is not None:
+                # Normally finished with its task; one still running refuses.
+                with contextlib.suppress(Exception):
+                    await source.aclose()
 
 
 class ChirpGraphQL(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = PingingTransportWSHandler
+    graphql_ws_handler_class = LegacyWSHandler
 
     def __init__(self, *args: Any, persisted_queries: PersistedQueries, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -151,8 +252,10 @@ class ChirpGraphQL(GraphQL[Context, None]):
         request = Request(scope, receive)
         try:
             response = await self.run(request)
-        except RequestFailed as exc:
-            response = self.error_response(request, exc.status, exc.error, exc.headers)
+        except RequestFailed as exc:  # not a well-formed GraphQL request: 4xx for both types
+            response = self.error_response(
+                request, exc.status, exc.error, exc.headers, malformed=True
+            )
         except PersistedQueryNotFound as exc:
             response = self.error_response(request, 404, exc, _UNCACHEABLE)
         except ChirpError as exc:
@@ -167,12 +270,14 @@ class ChirpGraphQL(GraphQL[Context, None]):
         status: int,
         error: ChirpError,
         headers: Mapping[str, str] | None = None,
+        *,
+        malformed: bool = False,
     ) -> Response:
         media_type = negotiate(request.headers.get("accept"))
         body = {"errors": [{"message": error.message, "extensions": error.extensions}]}
         response = Response(
             self.encode_json(body),
-            status_code=error_status(media_type, status),
+            status_code=status if malformed else error_status(media_type, status),
             media_type=media_type,
             headers={"Vary": "Accept", **(headers or {})},
         )

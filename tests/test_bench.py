@@ -353,3 +353,39 @@ def test_idle_sockets_measurement_runs_small(
         assert report[side]["connections"] == 40, side
         assert report[side]["rss_before_mib"] > 0 and report[side]["rss_after_mib"] > 0, side
     assert "rss_per_connection_kib" in report["ratio"]
+
+
+@pytest.mark.timeout(240)
+def test_soak_measurement_runs_small(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``chirp bench soak`` end to end on a small seed: 20 s per side in 2 s
+    windows after a 3 s peak probe. The drift verdict on so short a run is
+    noise, so only the report's shape, the samples and the absence of 5xx
+    are checked, and that the exit status follows ``ok``."""
+    from bench.cli import EXIT_CHECK_FAILED
+    from bench.scenarios import soak
+
+    monkeypatch.setattr(soak, "SEED", ("reed98", "--tweets", "2000"))
+    monkeypatch.setattr(soak, "READERS", 5)
+    monkeypatch.setattr(soak, "WINDOW_S", 2.0)
+    monkeypatch.setattr(soak, "PEAK_PROBE_S", 3.0)
+    argv = ["soak", "--duration", "20", "--warmup", "2", "--concurrency", "8"]
+    code, out, err = _run(capsys, argv)
+    report = json.loads(out)
+    assert code == (0 if report["ok"] else EXIT_CHECK_FAILED), err
+    assert report["rate_rps"] > 0 and report["chirp"]["peak_probe"]["rps"] > 0
+    for side in ("chirp", "baseline"):
+        assert report[side]["http_5xx"] == 0, side
+        assert report[side]["requests"] > 0, side
+        samples = report[side]["samples"]
+        assert len(samples) == 10, side
+        assert all(s["server_rss_mib"] > 0 and s["server_fds"] > 0 for s in samples), side
+        assert set(report[side]["drift"]) == {
+            "server_rss_mib",
+            "children_pss_mib",
+            "p99_ms",
+            "server_fds",
+        }
+    assert report["chirp"]["samples"][-1]["children"] > 0  # embedded Postgres and Redis
+    assert "no request completed" not in report["failures"]

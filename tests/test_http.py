@@ -113,7 +113,7 @@ async def test_transport_failures_are_coded_json_errors(
     client: httpx.AsyncClient, failure: str
 ) -> None:
     request = TRANSPORT_FAILURES[failure]
-    for accept, status in ((GRAPHQL_RESPONSE_JSON, 400), (APPLICATION_JSON, 200)):
+    for accept, status in ((GRAPHQL_RESPONSE_JSON, 400), (APPLICATION_JSON, 400)):
         headers = {**request.get("headers", {}), "accept": accept}
         kwargs = {key: value for key, value in request.items() if key != "headers"}
         response = await client.post("/graphql", headers=headers, **kwargs)

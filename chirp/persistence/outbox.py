@@ -3,7 +3,9 @@
 Writers add rows inside their own statement or transaction (see tweets.py
 and :func:`add`); the relay claims rows with ``FOR UPDATE SKIP LOCKED`` (so
 several relays never send one row twice at once), publishes them, and deletes
-them in the same transaction.
+them in the same transaction, raising ``outbox_relayed``: the highest id ever
+moved, which tells a Redis restored from an old snapshot from one that lost
+nothing (see currency.py).
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ class OutboxRow:
     id: int
     kind: str
     payload: dict[str, Any]
+    #: ``outbox_relayed`` when the row was claimed: the stream it goes to must
+    #: have taken every id up to this one (0: nothing to check).
+    relayed_through: int = 0
 
 
 async def add(db: Executor, *, kind: str, payload: dict[str, Any]) -> None:
@@ -48,12 +53,36 @@ async def add(db: Executor, *, kind: str, payload: dict[str, Any]) -> None:
 
 
 async def claim(db: Executor, *, limit: int) -> list[OutboxRow]:
-    """The oldest unsent rows, locked until the caller's transaction ends."""
+    """The oldest unsent rows, locked until the caller's transaction ends, each
+    with the relay mark as it stood (same round trip)."""
     rows = await db.fetch(
-        "SELECT id, kind, payload FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED", limit
+        "SELECT id, kind, payload, "
+        "(SELECT through_id FROM outbox_relayed) AS relayed_through "
+        "FROM outbox ORDER BY id LIMIT $1 FOR UPDATE OF outbox SKIP LOCKED",
+        limit,
     )
-    return [OutboxRow(row["id"], row["kind"], json.loads(row["payload"])) for row in rows]
+    return [
+        OutboxRow(row["id"], row["kind"], json.loads(row["payload"]), row["relayed_through"] or 0)
+        for row in rows
+    ]
+
+
+#: Deletes the rows sent and raises the mark to the highest of them, in one
+#: statement; concurrent relays queue on the mark's row until they commit.
+_DELETE = """
+WITH gone AS (DELETE FROM outbox WHERE id = ANY($1::bigint[]))
+INSERT INTO outbox_relayed (through_id)
+SELECT max(id) FROM unnest($1::bigint[]) AS id HAVING max(id) IS NOT NULL
+ON CONFLICT (singleton) DO UPDATE
+SET through_id = GREATEST(outbox_relayed.through_id, EXCLUDED.through_id)
+"""
 
 
 async def delete(db: Executor, *, ids: list[int]) -> None:
-    await db.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", ids)
+    """Drop rows the stream has taken; call it in the claiming transaction."""
+    await db.execute(_DELETE, ids)
+
+
+async def relayed_through(db: Executor) -> int:
+    """The highest outbox id ever moved to the stream (0 before the first)."""
+    return int(await db.fetchval("SELECT coalesce(max(through_id), 0) FROM outbox_relayed"))

@@ -7,18 +7,21 @@ connection and hands each to the bounded queue of every local subscriber of
 its channel. A subscriber that falls ``SUBSCRIBER_QUEUE_SIZE`` messages
 behind is dropped (:class:`SlowConsumer`) rather than allowed to grow memory.
 
-Publishers elsewhere learn whether anyone listens through *presence keys*
-(Mastodon's ``subscribed:timeline:<id>``): a subscriber holds them while it
-lives, one task refreshes every held key of the process in one pipeline, and
-a key whose last holder went away simply expires.
+Pub/sub is fire-and-forget: a message published while the connection is
+down, or to a user whose presence key Redis lost, is gone. Such gaps are
+never silent. Whenever the connection is lost or re-made (whoever noticed:
+the reader, a SUBSCRIBE, redis-py's own reconnect), and whenever the
+presence check (:mod:`chirp.persistence.presence`) finds Redis lost its keys,
+every subscriber that may have missed something ends with
+:class:`Interrupted`; ``signal`` subscribers (who re-read state rather than
+consume events) are woken instead. While the connection is down new
+subscribers are refused with :class:`Interrupted` at once rather than left
+listening to nothing. The reader reconnects with backoff; redis-py
+re-subscribes the channels still wanted on each reconnect.
 
 ``subscribe()`` is an async context manager: on exit, however the block ends
 (complete, error, cancelled socket), the subscriber leaves its channels, and
 the last one out of a channel unsubscribes the process from Redis.
-
-``shared()`` runs one producer per key for all local readers (say, one
-recomputation of the trends list per process, not one per socket); each
-reader sees the latest value, never a backlog.
 """
 
 from __future__ import annotations
@@ -26,14 +29,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Generic, TypeVar
+from typing import Final, TypeVar
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
+from redis.asyncio.connection import Connection, ConnectionPool
 from redis.exceptions import RedisError
+
+from chirp.backoff import Backoff
+from chirp.persistence.presence import CHECK_SECONDS, PRESENCE_TTL_SECONDS, Presence
+from chirp.persistence.shared_feeds import SharedFeeds
+from chirp.persistence.subscription import (
+    RESYNC,
+    Interrupted,
+    Message,
+    SlowConsumer,
+    Subscription,
+)
+
+__all__ = [
+    "PRESENCE_TTL_SECONDS",
+    "Broker",
+    "Interrupted",
+    "Message",
+    "SlowConsumer",
+    "Subscription",
+]
 
 log = logging.getLogger(__name__)
 
@@ -41,30 +65,16 @@ log = logging.getLogger(__name__)
 #: takes each message in well under a millisecond; 256 pending means its
 #: socket is not draining, and caps what one stuck client can hold.
 SUBSCRIBER_QUEUE_SIZE: Final = 256
-#: A presence key outlives its last refresh by this much, so a process that
-#: dies without cleaning up stops attracting publishes within a minute.
-PRESENCE_TTL_SECONDS: Final = 60
-#: Refresh often enough that two missed refreshes still keep a key alive.
-PRESENCE_REFRESH_SECONDS: Final = PRESENCE_TTL_SECONDS / 3
 #: How long one read waits for a message before the reader loops (and can
 #: notice it was stopped); messages arriving meanwhile are read at once.
 READ_TIMEOUT_SECONDS: Final = 1.0
-#: After a Redis error the reader retries this often (redis-py reconnects and
-#: re-subscribes every channel on the next read).
-RETRY_SECONDS: Final = 0.5
-
+#: Reconnect backoff: a restart is usually back within a second or two; a
+#: long outage costs one attempt every 2 s (one connect, no log line each).
+#: Short because new subscribers are refused until the connection is back.
+RECONNECT_INITIAL_SECONDS: Final = 0.1
+RECONNECT_MAX_SECONDS: Final = 2.0
 
 T = TypeVar("T")
-
-
-class SlowConsumer(Exception):
-    """The subscriber fell too far behind and was dropped."""
-
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    channel: str
-    data: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,89 +88,29 @@ class BrokerStats:
     dropped: int
     #: Shared producers running (one per key with readers).
     shared: int
+    #: Whether new subscribers are accepted (the pub/sub connection is up).
+    connected: bool
+    #: Times every subscriber was told it may have missed messages.
+    interruptions: int
 
 
-class Subscription:
-    """One subscriber's view: an async iterator over its channels' messages."""
+class _PubSub(PubSub):
+    """redis-py's PubSub, telling the broker each time its connection is re-made.
 
-    def __init__(self, broker: Broker, queue_size: int, *, signal: bool = False) -> None:
-        self._broker = broker
-        self._queue: asyncio.Queue[Message] = asyncio.Queue(maxsize=1 if signal else queue_size)
-        self._signal = signal
-        self.channels: set[str] = set()
-        self.dropped = False
+    redis-py reconnects on the next command after a failure and re-subscribes
+    every channel in ``self.channels`` (its ``on_connect``). Each such
+    reconnect is a gap; ``on_reconnect`` is told, and returns the channels
+    still wanted, so channels whose UNSUBSCRIBE was lost are not restored."""
 
-    async def add(self, channel: str) -> None:
-        """Also listen on ``channel`` (say, a newly followed author's)."""
-        await self._broker._join(self, [channel])
+    def __init__(
+        self, pool: ConnectionPool, *, on_reconnect: Callable[[], Collection[str]]
+    ) -> None:
+        super().__init__(pool, ignore_subscribe_messages=True)
+        self._on_reconnect = on_reconnect
 
-    async def remove(self, channel: str) -> None:
-        await self._broker._leave(self, [channel])
-
-    def _offer(self, message: Message) -> None:
-        if self.dropped:
-            return
-        try:
-            self._queue.put_nowait(message)
-        except asyncio.QueueFull:
-            if self._signal:
-                return  # one pending "something changed" says it all
-            self.dropped = True
-            log.warning("dropped a subscriber %d messages behind", self._queue.qsize())
-
-    def __aiter__(self) -> Subscription:
-        return self
-
-    async def __anext__(self) -> Message:
-        if self.dropped:
-            raise SlowConsumer()
-        return await self._queue.get()
-
-
-class _Latest(Generic[T]):
-    """A reader of a shared producer: holds only the newest value it has not seen."""
-
-    def __init__(self) -> None:
-        self._slot: asyncio.Queue[T | _Failed] = asyncio.Queue(maxsize=1)
-
-    def offer(self, value: T | _Failed) -> None:
-        if self._slot.full():
-            self._slot.get_nowait()
-        self._slot.put_nowait(value)
-
-    def __aiter__(self) -> _Latest[T]:
-        return self
-
-    async def __anext__(self) -> T:
-        value = await self._slot.get()
-        if isinstance(value, _Failed):
-            raise value.error
-        return value
-
-
-@dataclass(frozen=True, slots=True)
-class _Failed:
-    """The producer died: its readers raise this (and the next reader restarts it)."""
-
-    error: Exception
-
-
-class _SharedFeed(Generic[T]):
-    def __init__(self, producer: AsyncIterator[T]) -> None:
-        self.readers: set[_Latest[T]] = set()
-        self.latest: list[T] = []
-        self.task = asyncio.create_task(self._run(producer), name="shared-feed")
-
-    async def _run(self, producer: AsyncIterator[T]) -> None:
-        try:
-            async with contextlib.aclosing(producer):  # type: ignore[type-var]
-                async for value in producer:
-                    self.latest = [value]
-                    for reader in tuple(self.readers):
-                        reader.offer(value)
-        except Exception as exc:  # handed to the readers, whose clients see it
-            for reader in tuple(self.readers):
-                reader.offer(_Failed(exc))
+    async def on_connect(self, connection: Connection) -> None:  # type: ignore[override]
+        self.channels = dict.fromkeys(self._on_reconnect())
+        await super().on_connect(connection)
 
 
 class Broker:
@@ -170,11 +120,18 @@ class Broker:
         self._redis = redis
         self._queue_size = queue_size
         self._subscribers: dict[str, set[Subscription]] = defaultdict(set)
-        self._presence: Counter[str] = Counter()
-        self._pubsub: PubSub | None = None
+        self._members: set[Subscription] = set()
+        self._presence = Presence(redis)
+        self._pubsub: _PubSub | None = None
         self._lock = asyncio.Lock()  # orders SUBSCRIBE/UNSUBSCRIBE on the one connection
         self._tasks: list[asyncio.Task[None]] = []
-        self._shared: dict[str, _SharedFeed[Any]] = {}
+        self._shared = SharedFeeds()
+        #: False from a lost connection until it is re-made.
+        self._connected = True
+        #: Set on a reconnect: the watcher re-asserts the presence keys.
+        self._resync = asyncio.Event()
+        self._backoff = Backoff(initial=RECONNECT_INITIAL_SECONDS, cap=RECONNECT_MAX_SECONDS)
+        self._interruptions = 0
 
     async def publish(self, channel: str, data: str) -> int:
         """Send to every subscriber of ``channel`` in any process; how many processes got it."""
@@ -196,16 +153,26 @@ class Broker:
         """Listen on ``channels`` and hold the ``presence`` keys until the block exits.
 
         A ``signal`` subscriber only needs to know that something happened: it
-        keeps one pending message and is never dropped for falling behind.
+        keeps one pending message, is never dropped for falling behind, and is
+        woken (with :data:`RESYNC`) rather than ended when messages may have
+        been missed. Raises :class:`Interrupted` while the connection is down.
         """
         subscription = Subscription(self, self._queue_size, signal=signal)
+        self._members.add(subscription)
         try:
-            await self._hold(presence)
+            if not self._connected:
+                raise Interrupted("the pub/sub connection is down")
+            subscription.presence = tuple(presence)
+            try:
+                await self._presence.hold(subscription.presence)
+            except (RedisError, OSError) as exc:
+                raise Interrupted(f"could not hold presence keys: {exc!r}") from exc
             await self._join(subscription, channels)
             yield subscription
         finally:
+            self._members.discard(subscription)
             # Shielded: a cancelled websocket task must still leave its channels.
-            await asyncio.shield(self._release(subscription, presence))
+            await asyncio.shield(self._release(subscription))
 
     @contextlib.asynccontextmanager
     async def shared(
@@ -214,48 +181,26 @@ class Broker:
         """Read the values of the process's one ``producer()`` for ``key``: started
         by the first reader, stopped when the last one leaves. A new reader gets
         the latest value at once."""
-        feed = self._shared.get(key)
-        if feed is None or feed.task.done():
-            feed = self._shared[key] = _SharedFeed(producer())
-        reader: _Latest[T] = _Latest()
-        feed.readers.add(reader)
-        for value in feed.latest:
-            reader.offer(value)
-        try:
+        async with self._shared.read(key, producer) as reader:
             yield reader
-        finally:
-            feed.readers.discard(reader)
-            if not feed.readers and self._shared.get(key) is feed:
-                del self._shared[key]
-                feed.task.cancel()
-                await asyncio.gather(feed.task, return_exceptions=True)
-
-    async def _release(self, subscription: Subscription, presence: Sequence[str]) -> None:
-        await self._leave(subscription, list(subscription.channels))
-        for key in presence:
-            self._presence[key] -= 1
-            if self._presence[key] <= 0:
-                del self._presence[key]
 
     @property
     def stats(self) -> BrokerStats:
-        subscribers = {s for subs in self._subscribers.values() for s in subs}
         return BrokerStats(
-            subscribers=len(subscribers),
+            subscribers=len(self._members),
             channels=len(self._subscribers),
             presence_keys=len(self._presence),
-            dropped=sum(s.dropped for s in subscribers),
+            dropped=sum(s.dropped for s in self._members),
             shared=len(self._shared),
+            connected=self._connected,
+            interruptions=self._interruptions,
         )
 
-    async def _hold(self, keys: Sequence[str]) -> None:
-        fresh = [key for key in keys if not self._presence[key]]
-        self._presence.update(keys)
-        if fresh:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for key in fresh:
-                    pipe.set(key, "1", ex=PRESENCE_TTL_SECONDS)
-                await pipe.execute()
+    async def _release(self, subscription: Subscription) -> None:
+        await self._leave(subscription, list(subscription.channels))
+        self._presence.release(subscription.presence)
+        if not self._members:
+            self._presence.disarm()
 
     async def _join(self, subscription: Subscription, channels: Sequence[str]) -> None:
         new = [c for c in channels if c not in subscription.channels]
@@ -266,9 +211,14 @@ class Broker:
                 subscription.channels.add(channel)
             if first:
                 if self._pubsub is None:
-                    self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-                await self._pubsub.subscribe(*first)
-                self._start()
+                    self._pubsub = _PubSub(
+                        self._redis.connection_pool, on_reconnect=self._reconnected
+                    )
+                    self._start()
+                try:
+                    await self._pubsub.subscribe(*first)
+                except (RedisError, OSError) as exc:
+                    raise Interrupted(f"could not subscribe: {exc!r}") from exc
 
     async def _leave(self, subscription: Subscription, channels: Sequence[str]) -> None:
         async with self._lock:
@@ -285,15 +235,50 @@ class Broker:
             if last and self._pubsub is not None:
                 try:
                     await self._pubsub.unsubscribe(*last)
-                except RedisError:  # the reconnect re-subscribes only live channels
-                    log.warning("could not unsubscribe from %d channels", len(last))
+                except (RedisError, OSError):  # a reconnect restores only wanted channels
+                    log.info("could not unsubscribe from %d channels", len(last))
 
     def _start(self) -> None:
         if not self._tasks:
             self._tasks = [
                 asyncio.create_task(self._read(), name="pubsub-reader"),
-                asyncio.create_task(self._refresh(), name="pubsub-presence"),
+                asyncio.create_task(self._watch(), name="pubsub-presence"),
             ]
+
+    def _interrupt(
+        self, reason: str, *, keys: frozenset[str] | None = None, wake: bool = True
+    ) -> None:
+        """End every subscriber that may have missed messages (those holding one
+        of ``keys``, or all) with :class:`Interrupted`; wake ``signal`` ones
+        (unless Redis is away: they would re-read from nothing)."""
+        told = 0
+        for subscription in tuple(self._members):
+            if keys is not None and not keys.intersection(subscription.presence):
+                continue
+            if subscription.signal:
+                if wake:
+                    subscription._offer(RESYNC)
+            else:
+                subscription._end(Interrupted(reason))
+                told += 1
+        self._interruptions += 1
+        level = logging.WARNING if told else logging.INFO
+        log.log(level, "live delivery interrupted (%s): %d subscribers told", reason, told)
+
+    def _lost(self, exc: BaseException) -> None:
+        """The reader's connection failed: tell everyone once, refuse newcomers."""
+        if self._connected:
+            self._connected = False
+            self._interrupt(f"pub/sub connection lost: {exc!r}", wake=False)
+
+    def _reconnected(self) -> list[str]:
+        """Called by redis-py on every reconnect, before it re-subscribes."""
+        self._interrupt("pub/sub connection re-made")
+        self._presence.mark_stale()
+        self._resync.set()
+        self._connected = True
+        self._backoff.reset()
+        return list(self._subscribers)
 
     async def _read(self) -> None:
         assert self._pubsub is not None
@@ -303,33 +288,42 @@ class Broker:
                     ignore_subscribe_messages=True, timeout=READ_TIMEOUT_SECONDS
                 )
             except (RedisError, OSError) as exc:
-                log.warning("pub/sub read failed (%r); retrying", exc)
-                await asyncio.sleep(RETRY_SECONDS)
+                self._lost(exc)
+                # The next get_message reconnects; redis-py calls _reconnected.
+                await asyncio.sleep(self._backoff.next_delay())
                 continue
+            if not self._connected:  # a failed read that needed no reconnect
+                self._reconnected()
             if message is None or message.get("type") != "message":
                 continue
             delivered = Message(message["channel"], message["data"])
             for subscription in tuple(self._subscribers.get(delivered.channel, ())):
                 subscription._offer(delivered)
 
-    async def _refresh(self) -> None:
+    async def _watch(self) -> None:
+        """Re-assert presence after a reconnect; check for lost keys meanwhile."""
         while True:
-            await asyncio.sleep(PRESENCE_REFRESH_SECONDS)
-            keys = list(self._presence)
-            if not keys:
-                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._resync.wait(), CHECK_SECONDS)
             try:
-                async with self._redis.pipeline(transaction=False) as pipe:
-                    for key in keys:
-                        pipe.set(key, "1", ex=PRESENCE_TTL_SECONDS)
-                    await pipe.execute()
-            except RedisError as exc:
-                log.warning("could not refresh %d presence keys: %r", len(keys), exc)
+                if self._resync.is_set():
+                    await self._presence.reassert()
+                    self._resync.clear()
+                    continue
+                if not self._connected or not self._members:
+                    continue
+                lost = await self._presence.check()
+            except (RedisError, OSError) as exc:
+                log.info("presence check failed (%r); retrying", exc)
+                await asyncio.sleep(CHECK_SECONDS)  # the reader handles the reconnect
+                continue
+            if lost is not None and lost.everything:
+                self._interrupt("Redis lost its data (presence sentinel gone)")
+            elif lost is not None:
+                self._interrupt("presence keys lost", keys=lost.keys)
 
     async def close(self) -> None:
-        for feed in self._shared.values():
-            feed.task.cancel()
-        self._shared.clear()
+        self._shared.close()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

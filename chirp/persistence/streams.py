@@ -2,7 +2,8 @@
 
 One stream carries every feed event; each kind of worker is a consumer group
 on it, so any number of worker processes share the work, and an entry taken
-by a worker that died is claimed by another after ``min_idle_ms``.
+by a worker that died is claimed by another after ``min_idle_ms``. Appends
+also keep the relay mark next to the stream (see currency.py).
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 
+from chirp.persistence import currency
+from chirp.persistence.lua import Script
 from chirp.persistence.outbox import OutboxRow
 
 STREAM = "chirp:events"
@@ -44,13 +47,42 @@ def _event(entry_id: str, fields: dict[str, str]) -> Event:
     )
 
 
+_SCRIPTS: list[Script] = []
+#: KEYS: stream, currency. ARGV: max length, the mark the rows were claimed
+#: under, then kind, payload and outbox id of each row. Starts a new epoch
+#: first if this Redis is behind the mark (it lost events: restored from an
+#: old snapshot), then appends and raises the mark, all at once: a snapshot
+#: never holds a mark above the entries it holds.
+_PUBLISH = Script(
+    currency.RENEW_LUA
+    + """
+renew_if_behind(KEYS[2], ARGV[2])
+local relayed = redis.call('HGET', KEYS[2], 'relayed') or '0'
+for i = 3, #ARGV, 3 do
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',
+    'kind', ARGV[i], 'payload', ARGV[i + 1], 'outbox_id', ARGV[i + 2])
+  if greater(ARGV[i + 2], relayed) then relayed = ARGV[i + 2] end
+end
+redis.call('HSET', KEYS[2], 'relayed', relayed)
+return relayed
+""",
+    registry=_SCRIPTS,
+)
+
+
 async def publish(redis: Redis, rows: Sequence[OutboxRow]) -> None:
-    """Append outbox rows to the stream in one round trip."""
-    async with redis.pipeline(transaction=False) as pipe:
-        for row in rows:
-            fields = {"kind": row.kind, "payload": json.dumps(row.payload), "outbox_id": row.id}
-            pipe.xadd(STREAM, fields, maxlen=STREAM_MAX_LEN, approximate=True)
-        await pipe.execute()
+    """Append outbox rows to the stream in one round trip (one script)."""
+    if not rows:
+        return
+    args: list[str | int] = [STREAM_MAX_LEN, max(row.relayed_through for row in rows)]
+    for row in rows:
+        args += [row.kind, json.dumps(row.payload), row.id]
+    try:
+        relayed = await _PUBLISH(redis, keys=[STREAM, currency.CURRENCY_KEY], args=args)
+    except (RedisError, OSError):
+        currency.doubt(redis)
+        raise
+    currency.behind(redis, int(relayed))  # readers renew if it is behind
 
 
 async def ensure_group(redis: Redis, *, group: str) -> None:

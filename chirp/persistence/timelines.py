@@ -9,6 +9,9 @@
     sentinel); the timeline holds every feed entry above ``floor``, which
     trimming raises, and the feed ends there. ``!<token>``: a rebuild runs;
     pushes and removals apply already (none is lost), readers wait.
+    ``#<epoch>``: the epoch it was built in; one older than the epoch in
+    ``{chirp:events}:currency`` is stale (Redis lost events since: rebuilt on
+    read like an absent timeline; see currency.py).
 ``feed:{<uid>}:lock``: the rebuild's single-flight lock (``SET NX PX``).
 ``feed:{<uid>}:gone``: what was removed during a rebuild (entries; ``@<author>``
     for unfollows), which the rebuild's older snapshot must not restore.
@@ -28,6 +31,7 @@ from typing import Any, Final, Literal
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
+from chirp.persistence import currency
 from chirp.persistence.lua import Script, run_batch
 
 #: Ids are below 2**63, which has 19 decimal digits.
@@ -40,6 +44,7 @@ PIPELINE_MEMBERS: Final = 50_000
 CELEBRITIES_KEY: Final = "feed:celebrities"
 _FLOOR: Final = "$"
 _BUILDING: Final = "!"
+_EPOCH: Final = "#"
 
 #: A feed entry: (tweet id, author id).
 Entry = tuple[int, int]
@@ -80,19 +85,22 @@ async def _batch(redis: Redis, queue: Callable[[Pipeline], None]) -> list[Any]:
     return await run_batch(redis, queue, _SCRIPTS)
 
 
-# Lua shared by the scripts. ``markers`` reads the two lowest members, where
-# the markers sort. The range '(' .. id .. ';' ends just past every member of
-# that id (';' follows ':'). Ids are compared as fixed-width strings by Redis,
-# never in Lua, whose numbers are doubles.
+# Lua shared by the scripts. ``markers`` reads the three lowest members, where
+# the markers sort ('!' < '#' < '$' < digits); a timeline without an epoch
+# marker (built before epochs were kept) is of the first epoch. The range
+# '(' .. id .. ';' ends just past every member of that id (';' follows ':').
+# Ids are compared as fixed-width strings by Redis, never in Lua, whose
+# numbers are doubles.
 _LIB = """
 local CHUNK, DIGITS = SCRIPT_CHUNK, ID_DIGITS
 local function markers(key)
-  local floor, building = nil, nil
-  for _, m in ipairs(redis.call('ZRANGE', key, 0, 1)) do
+  local floor, building, epoch = nil, nil, nil
+  for _, m in ipairs(redis.call('ZRANGE', key, 0, 2)) do
     local c = string.sub(m, 1, 1)
-    if c == '$' then floor = m elseif c == '!' then building = m end
+    if c == '$' then floor = m elseif c == '!' then building = m
+    elseif c == '#' then epoch = m end
   end
-  return floor, building
+  return floor, building, epoch or '#FIRST_EPOCH'
 end
 local function each_chunk(list, fn)
   for i = 1, #list, CHUNK do
@@ -126,6 +134,7 @@ local function forget(building, gone, ttl, items)
   end
 end
 """.replace("SCRIPT_CHUNK", str(SCRIPT_CHUNK)).replace("ID_DIGITS", str(ID_DIGITS))
+_LIB = _LIB.replace("FIRST_EPOCH", currency.FIRST_EPOCH)
 
 #: KEYS: timeline, (gone). ARGV: max items, members... Adds only to a live (or
 #: rebuilding) timeline, drops what falls at or below the floor, trims.
@@ -161,14 +170,15 @@ forget(building, KEYS[2], ARGV[1], {'@' .. ARGV[2]})
 return #members
 """)
 
-#: KEYS: timeline, gone. ARGV: building marker, empty floor marker, TTL ms.
-#: Starts a rebuild unless the timeline is live; a rebuild left by a crashed
-#: or slow builder is started over (its token no longer matches).
+#: KEYS: timeline, gone. ARGV: building marker, empty floor marker, TTL ms,
+#: epoch marker. Starts a rebuild unless the timeline is live in this epoch;
+#: a rebuild left by a crashed or slow builder is started over (its token no
+#: longer matches).
 _BEGIN = _script("""
-local floor, building = markers(KEYS[1])
-if floor and not building then return 0 end
+local floor, building, epoch = markers(KEYS[1])
+if floor and not building and epoch == ARGV[4] then return 0 end
 redis.call('DEL', KEYS[1], KEYS[2])
-redis.call('ZADD', KEYS[1], 0, ARGV[2], 0, ARGV[1])
+redis.call('ZADD', KEYS[1], 0, ARGV[2], 0, ARGV[1], 0, ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1
 """)
@@ -203,14 +213,15 @@ redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return 1
 """)
 
-#: KEYS: timeline. ARGV: upper lex bound, limit, TTL ms. Reading refreshes the TTL.
+#: KEYS: timeline. ARGV: upper lex bound, limit, TTL ms. Reading refreshes the
+#: TTL. The caller compares the epoch returned with the current one.
 _READ = _script("""
-local floor, building = markers(KEYS[1])
+local floor, building, epoch = markers(KEYS[1])
 if not floor then return {'absent'} end
 if building then return {'building'} end
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 local ids = redis.call('ZREVRANGEBYLEX', KEYS[1], ARGV[1], '[0', 'LIMIT', 0, ARGV[2])
-return {'live', string.sub(floor, 2), ids}
+return {'live', string.sub(floor, 2), ids, string.sub(epoch, 2)}
 """)
 
 #: KEYS: a key. ARGV: hash field ('' for a string key), value. Deletes it
@@ -228,13 +239,15 @@ return 0
 )
 
 
-#: Absent: not live, rebuild it. Building: wait for the builder.
-TimelineState = Literal["absent", "building", "live"]
+#: Absent, or stale (built before Redis lost events): rebuild it. Building:
+#: wait for the builder.
+TimelineState = Literal["absent", "building", "live", "stale"]
 
 
 @dataclass(frozen=True, slots=True)
 class TimelineRead:
-    """One slice of a timeline, and the marked celebrities (same round trip)."""
+    """One slice of a timeline, the marked celebrities and this Redis's relay
+    mark and epoch (same round trip)."""
 
     state: TimelineState
     #: The feed ends here: the timeline holds every entry with a greater id.
@@ -242,26 +255,35 @@ class TimelineRead:
     #: Newest first, below the bound asked for.
     tweet_ids: tuple[int, ...]
     celebrity_ids: frozenset[int]
+    #: The current epoch; a rebuild stores it in the timeline.
+    epoch: str = currency.FIRST_EPOCH
+    #: The highest outbox id this Redis has taken (see currency.py).
+    relayed: int = 0
 
 
 async def read(
     redis: Redis, *, user_id: int, before_id: int | None, limit: int, ttl_ms: int
 ) -> TimelineRead:
     """Up to ``limit`` ids below ``before_id`` (exclusive) of a live timeline,
-    and the marked celebrities: one round trip."""
+    the marked celebrities, and the relay mark and epoch: one round trip."""
     upper = "+" if before_id is None else "(" + _padded(before_id)
 
     def queue(pipe: Pipeline) -> None:
         _READ.queue(pipe, keys=[timeline_key(user_id)], args=[upper, limit, ttl_ms])
         pipe.hkeys(CELEBRITIES_KEY)
+        pipe.hmget(currency.CURRENCY_KEY, ["epoch", "relayed"])
 
-    reply, marked = await _batch(redis, queue)
+    reply, marked, current = await _batch(redis, queue)
+    epoch, relayed = currency.parse(current)
     live = reply[0] == "live"
+    state = "stale" if live and reply[3] != epoch else reply[0]
     return TimelineRead(
-        state=reply[0],
+        state=state,
         floor=int(reply[1]) if live else 0,
         tweet_ids=tuple(int(m[:ID_DIGITS]) for m in reply[2]) if live else (),
         celebrity_ids=frozenset(int(author) for author in marked),
+        epoch=epoch,
+        relayed=relayed,
     )
 
 
@@ -310,13 +332,16 @@ async def _per_timeline(
     return replies
 
 
-async def begin_build(redis: Redis, *, user_id: int, token: str, ttl_ms: int) -> bool:
-    """Mark the timeline as being rebuilt; False if it is live already.
+async def begin_build(
+    redis: Redis, *, user_id: int, token: str, ttl_ms: int, epoch: str = currency.FIRST_EPOCH
+) -> bool:
+    """Mark the timeline as being rebuilt in ``epoch`` (the current one, as a
+    read returned it); False if it is live in that epoch already.
 
     From here on pushes and removals apply to it, so the builder may read the
     graph and Postgres *after* this and lose nothing that happens meanwhile.
     """
-    args = [_BUILDING + token, _FLOOR + _padded(0), ttl_ms]
+    args = [_BUILDING + token, _FLOOR + _padded(0), ttl_ms, _EPOCH + epoch]
     return bool(await _BEGIN(redis, keys=_keys(user_id), args=args))
 
 

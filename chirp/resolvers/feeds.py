@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
+from functools import partial
 
 from chirp.pagination import DEFAULT_PAGE_SIZE, Page
 from chirp.persistence.tweets import TweetRecord
@@ -26,10 +27,14 @@ async def home_feed(
 
 
 async def live_home_feed(info: ChirpInfo) -> AsyncGenerator[TweetRecord, None]:
+    """Checks the token now (the socket's earlier check may predate a logOut),
+    and the live service checks it again before each delivery."""
     ctx = info.context
-    viewer_id = await ctx.require_viewer_id()
+    viewer_id = await ctx.require_viewer_id(fresh=True)
+    authorize = partial(ctx.require_viewer_id, fresh=True)
     async with ctx.subscription_slot():
-        async with aclosing(live.home_feed(ctx.rt, user_id=viewer_id)) as tweet_ids:
+        feed = live.home_feed(ctx.rt, user_id=viewer_id, authorize=authorize)
+        async with aclosing(feed) as tweet_ids:
             async for tweet_id in tweet_ids:
                 delivered = await live.delivered_tweet(ctx.rt, tweet_id=tweet_id)
                 if delivered.tweet is None:  # deleted since

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
+from functools import partial
 
 import strawberry
 
@@ -40,10 +41,13 @@ async def unread_notification_count(
 
 
 async def live_notifications(info: ChirpInfo) -> AsyncGenerator[NotificationRecord, None]:
+    """Checks the token now and, through the live service, before each delivery."""
     ctx = info.context
-    viewer_id = await ctx.require_viewer_id()
+    viewer_id = await ctx.require_viewer_id(fresh=True)
+    authorize = partial(ctx.require_viewer_id, fresh=True)
     async with ctx.subscription_slot():
-        async with aclosing(live.notifications(ctx.rt, user_id=viewer_id)) as ids:
+        ids_from_now = live.notifications(ctx.rt, user_id=viewer_id, authorize=authorize)
+        async with aclosing(ids_from_now) as ids:
             async for notification_id in ids:
                 ctx.fresh_loaders()
                 found = await notifications.by_id(

@@ -3,6 +3,11 @@
 The rules of the contract live here: handle shape and case-insensitive
 uniqueness, argon2 password hashes, opaque revocable tokens (Postgres is the
 record, Redis a cache), and profile field limits.
+
+Accounts never depend on Redis: the token cache (:mod:`chirp.persistence.tokens`)
+answers "miss" and skips its writes while Redis is down or slow, so sign-up,
+log-in, log-out and authentication run on Postgres alone, and a revocation made
+meanwhile is written to the cache before it is trusted again.
 """
 
 from __future__ import annotations
@@ -103,6 +108,7 @@ def _clean_display_name(value: str) -> str:
 
 
 async def _issue_token(rt: Runtime, user: UserRecord) -> AuthResult:
+    """The token is live once its Postgres row is; caching it is best effort."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_BYTES)
     digest = token_digest(token)
     await tokens.insert_token(rt.db, digest=digest, user_id=user.id)
@@ -149,7 +155,8 @@ async def log_in(rt: Runtime, *, handle: str, password: str) -> AuthResult:
 
 
 async def log_out(rt: Runtime, *, token: str) -> bool:
-    """Revoke the token everywhere; True if it was live."""
+    """Revoke the token everywhere; True if it was live. Deleting the Postgres
+    row revokes it; the cache tombstone follows when Redis can take it."""
     digest = token_digest(token)
     revoked = await tokens.delete_token(rt.db, digest=digest)
     await tokens.uncache(rt.redis, digest=digest)
@@ -157,7 +164,8 @@ async def log_out(rt: Runtime, *, token: str) -> bool:
 
 
 async def authenticate(rt: Runtime, *, token: str) -> int:
-    """The id of the token's owner, or ``UNAUTHENTICATED`` when it is not live."""
+    """The id of the token's owner, or ``UNAUTHENTICATED`` when it is not live.
+    The cache answers first; a miss (or an unavailable Redis) asks Postgres."""
     digest = token_digest(token)
     cached = await tokens.cached_user_id(rt.redis, digest=digest)
     if cached is False:

@@ -15,7 +15,14 @@ everyone they follow, newest first. Following Twitter and Mastodon:
   before the mark goes, so no tweet falls between the two paths.
 * Rebuild on read. A user without a live timeline gets it rebuilt from the
   graph and Postgres, once (single-flight behind a Redis lock), and Redis can
-  be flushed at any time without losing anything.
+  be flushed at any time without losing anything. A timeline built before
+  Redis lost events (restored from an old snapshot) is stale and rebuilt the
+  same way (epochs, see persistence/currency.py).
+* Degraded reads. While Redis is unreachable a page is read from Postgres and
+  the graph instead (the rebuild's merge, limited to the page), behind a
+  circuit breaker so that a hung Redis is not waited for on every request
+  (services/redis_guard.py). Writes never need Redis: their events wait in the
+  outbox until the relay can deliver them.
 
 The ``on_*`` handlers are called by the feed worker for each event. They are
 idempotent (timelines are sets, removals of absent ids are no-ops), and
@@ -28,28 +35,26 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Final
 
 from chirp.graph.follows import MAX_ID_PAGE_SIZE, FollowGraph
-from chirp.pagination import Edge, Page, check_first, decode_cursor, encode_cursor
-from chirp.persistence import timelines
+from chirp.pagination import Page, check_first, decode_cursor
+from chirp.persistence import currency, timelines
 from chirp.persistence import tweets as tweet_rows
+from chirp.persistence.redis import RedisUnavailable
 from chirp.persistence.timelines import TimelineRead
 from chirp.persistence.tweets import TweetRecord
 from chirp.runtime import Runtime
 from chirp.services import live
+from chirp.services.feed_pages import LoadTweets, direct_loader, fill_page, record_candidates
+from chirp.services.redis_guard import guarded
 
 #: Entries kept per timeline (the contract; Twitter kept 800 as well). The
 #: feed ends there: older entries are only on the authors' own pages.
 MAX_ITEMS: Final = 800
-#: Ids fetched beyond a page, so that tweets deleted before the worker took
-#: them out of the timeline (reads skip them) still leave the page full.
-PAGE_SLACK: Final = 10
-#: Times a read fetches more ids when deleted tweets still ate its slack;
-#: after that the page is returned short (with ``hasNextPage``).
-MAX_FILL_ROUNDS: Final = 3
 #: Followers per graph call and per pipelined write batch in a fan-out walk:
 #: the graph's largest id page, so an author just below the default threshold
 #: of 10,000 is walked in two calls.
@@ -62,10 +67,6 @@ REBUILD_LOCK_MS: Final = 10_000
 REBUILD_WAIT_SECONDS: Final = 3.0
 #: Poll interval while waiting: a rebuild takes several of these.
 REBUILD_POLL_SECONDS: Final = 0.01
-
-#: Hydrates tweet ids in order (None for a deleted tweet); the resolver
-#: passes the request's ``TweetByIdLoader.load_many``.
-LoadTweets = Callable[[Sequence[int]], Awaitable[Sequence[TweetRecord | None]]]
 
 
 def _ttl_ms(rt: Runtime) -> int:
@@ -236,22 +237,24 @@ async def home_feed(
     ``load_tweets`` (per-request DataLoader in the API); deleted tweets
     hydrate to nothing and are skipped, so they never show even before the
     worker takes them out.
+
+    When Redis fails (or its breaker is open) the page comes from Postgres
+    and the graph instead, with the same cursors, so a client paging through
+    never notices but for latency.
     """
     size = check_first(first)
     cursor = decode_cursor(after, size=1)
     before = cursor[0] if cursor else None
-    load = load_tweets or _direct_loader(rt)
-    limit = size + PAGE_SLACK + 1  # one more than needed: is there a next page?
-    found: list[TweetRecord] = []
-    exhausted = False
-    for _ in range(MAX_FILL_ROUNDS):
-        ids, exhausted = await _candidates(rt, user_id, before, limit, max_items)
-        found += [tweet for tweet in await load(ids) if tweet is not None]
-        if len(found) > size or exhausted:
-            break
-        before = ids[-1]
-    edges = [Edge(encode_cursor(tweet.id), tweet) for tweet in found[:size]]
-    return Page.of(edges, has_next_page=len(found) > size or not exhausted)
+    load = load_tweets or direct_loader(rt)
+    try:
+        return await fill_page(
+            size,
+            before,
+            load,
+            lambda below, limit: _candidates(rt, user_id, below, limit, max_items),
+        )
+    except RedisUnavailable:
+        return await fill_page(size, before, load, record_candidates(rt, user_id=user_id))
 
 
 async def _candidates(
@@ -286,29 +289,47 @@ async def _timeline(
     Single-flight: the reader that takes the lock rebuilds; the others poll
     until the timeline is live, and rebuild themselves past a deadline (the
     builder may have died). A rebuild that could not be stored (Redis
-    flushed meanwhile) is served from memory.
+    flushed meanwhile) is served from memory. A Redis found behind the relay
+    mark this process expects starts a new epoch first, which makes every
+    timeline built before stale (persistence/currency.py). Each Redis call
+    is bounded (:func:`guarded`).
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + REBUILD_WAIT_SECONDS
+    slice_of = partial(timelines.read, user_id=user_id, before_id=before, limit=limit)
     while True:
-        read = await timelines.read(
-            rt.redis, user_id=user_id, before_id=before, limit=limit, ttl_ms=_ttl_ms(rt)
-        )
+        read = await guarded(rt.redis, partial(slice_of, rt.redis, ttl_ms=_ttl_ms(rt)))
+        if (renew_to := await _behind(rt, read.relayed)) is not None:
+            await guarded(rt.redis, partial(currency.renew, rt.redis, through=renew_to))
+            continue
         if read.state == "live":
             return read
         token = secrets.token_hex(8)
         late = loop.time() >= deadline
-        if late or await timelines.try_lock(
-            rt.redis, user_id=user_id, token=token, ttl_ms=REBUILD_LOCK_MS
-        ):
+        lock = partial(timelines.try_lock, user_id=user_id, token=token, ttl_ms=REBUILD_LOCK_MS)
+        if late or await guarded(rt.redis, partial(lock, rt.redis)):
             try:
-                built = await _rebuild(rt, user_id=user_id, token=token, max_items=max_items)
+                built = await _rebuild(
+                    rt, user_id=user_id, token=token, max_items=max_items, epoch=read.epoch
+                )
             finally:
-                await timelines.unlock(rt.redis, user_id=user_id, token=token)
+                unlock = partial(timelines.unlock, rt.redis, user_id=user_id, token=token)
+                await guarded(rt.redis, unlock)
             if built is None or (built.stored and not late):
                 continue  # live now: read it with what was pushed meanwhile
             return built.slice(before=before, limit=limit, celebrity_ids=read.celebrity_ids)
         await asyncio.sleep(REBUILD_POLL_SECONDS)
+
+
+async def _behind(rt: Runtime, relayed: int) -> int | None:
+    """The mark to renew this Redis to if it lost events, given the mark a
+    timeline read returned (persistence/currency.py). In doubt (first read,
+    or Redis failed since), Postgres is read, and a mark below it is read
+    again: a relay may have committed since the timeline read."""
+    if not currency.watermark(rt.redis).verified:
+        if relayed < await currency.verify(rt.db, rt.redis):
+            relayed = await guarded(rt.redis, partial(currency.relayed, rt.redis))
+    return currency.behind(rt.redis, relayed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,16 +353,18 @@ class _Built:
         )
 
 
-async def _rebuild(rt: Runtime, *, user_id: int, token: str, max_items: int) -> _Built | None:
-    """Rebuild the timeline from the graph and Postgres; None if it is live.
+async def _rebuild(
+    rt: Runtime, *, user_id: int, token: str, max_items: int, epoch: str
+) -> _Built | None:
+    """Rebuild the timeline from the graph and Postgres in ``epoch``; None if
+    it is live in that epoch.
 
     The key is marked as rebuilding *before* the graph and Postgres are read,
     so every push or removal from then on reaches it and nothing that happens
     during the rebuild is lost. Reads go to the primary for the same reason.
     """
-    if not await timelines.begin_build(
-        rt.redis, user_id=user_id, token=token, ttl_ms=REBUILD_LOCK_MS
-    ):
+    begin = partial(timelines.begin_build, user_id=user_id, token=token, epoch=epoch)
+    if not await guarded(rt.redis, partial(begin, rt.redis, ttl_ms=REBUILD_LOCK_MS)):
         return None
     following = await FollowGraph(rt.graph).following_follower_counts(user_id=user_id)
     celebrities = frozenset(a for a, n in following.items() if _is_celebrity(rt, n))
@@ -351,24 +374,18 @@ async def _rebuild(rt: Runtime, *, user_id: int, token: str, max_items: int) -> 
     )
     ids = tuple(tweet_id for tweet_id, _ in entries)
     floor = ids[-1] - 1 if len(ids) >= max_items else 0
-    stored = await timelines.finish_build(
+    stored = await guarded(
         rt.redis,
-        user_id=user_id,
-        token=token,
-        entries=entries,
-        floor=floor,
-        max_items=max_items,
-        ttl_ms=_ttl_ms(rt),
-        celebrity_ids=sorted(celebrities),
+        partial(
+            timelines.finish_build,
+            rt.redis,
+            user_id=user_id,
+            token=token,
+            entries=entries,
+            floor=floor,
+            max_items=max_items,
+            ttl_ms=_ttl_ms(rt),
+            celebrity_ids=sorted(celebrities),
+        ),
     )
     return _Built(tweet_ids=ids, floor=floor, celebrity_ids=celebrities, stored=stored)
-
-
-def _direct_loader(rt: Runtime) -> LoadTweets:
-    """Hydration outside a request (workers, tests): one query per call."""
-
-    async def load(ids: Sequence[int]) -> list[TweetRecord | None]:
-        found = {t.id: t for t in await tweet_rows.tweets_by_ids(rt.db.read, ids)}
-        return [found.get(i) for i in ids]
-
-    return load

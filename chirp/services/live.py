@@ -25,24 +25,35 @@ All local subscribers of one tweet share one load of it and its author
 2,000.
 Events are delivered at least once (a redelivered stream entry publishes
 again), so subscribers drop ids they have just delivered.
+
+Subscriptions end rather than go quietly wrong: a gap in delivery (see
+:mod:`chirp.persistence.pubsub`) ends them with ``EVENTS_MISSED``, a slow
+client with ``RATE_LIMITED``, and a revoked token with ``UNAUTHENTICATED``:
+the token is checked before each delivery and at least every
+``TOKEN_RECHECK_SECONDS`` while nothing is delivered.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 from weakref import WeakKeyDictionary
 
-from chirp.errors import RateLimited
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from chirp.errors import ChirpError, EventsMissed, RateLimited
 from chirp.graph.follows import FollowGraph
 from chirp.pagination import check_first
 from chirp.persistence import live, users
 from chirp.persistence import tweets as tweet_rows
 from chirp.persistence.notifications import Created
-from chirp.persistence.pubsub import Broker, SlowConsumer, Subscription
+from chirp.persistence.pubsub import Broker, Interrupted, SlowConsumer, Subscription
 from chirp.persistence.tweets import TweetRecord
 from chirp.persistence.users import UserRecord
 from chirp.runtime import Runtime
@@ -67,6 +78,19 @@ TRENDS_WATCHED: Final = 100
 SHARED_LOAD_SECONDS: Final = 2.0
 #: What a dropped slow client is told to wait before subscribing again.
 SLOW_CONSUMER_RETRY_SECONDS: Final = 1
+#: What a client whose subscription was interrupted is told to wait: about
+#: the pub/sub reconnect backoff's cap, so a retry mostly finds it back.
+EVENTS_MISSED_RETRY_SECONDS: Final = 1
+#: A live subscription re-checks its token at least this often while nothing
+#: is delivered (deliveries check it each time), so a revoked token's
+#: subscriptions end within this. One Redis GET per idle subscription per
+#: period: 10,000 idle subscribers cost 2,000 GETs a second.
+TOKEN_RECHECK_SECONDS: Final = 5.0
+
+log = logging.getLogger(__name__)
+
+#: Raises ``UNAUTHENTICATED`` once the subscriber's token is no longer live.
+Authorize = Callable[[], Awaitable[object]]
 
 
 # ---------------------------------------------------------------- publishing
@@ -149,54 +173,109 @@ async def _load(rt: Runtime, tweet_id: int) -> Delivered:
 # ---------------------------------------------------------------- subscribing
 
 
-async def home_feed(rt: Runtime, *, user_id: int) -> AsyncIterator[int]:
+async def home_feed(
+    rt: Runtime, *, user_id: int, authorize: Authorize | None = None
+) -> AsyncIterator[int]:
     """Ids of tweets entering ``user_id``'s home feed from now on."""
     graph = FollowGraph(rt.graph)
     following = await graph.following_follower_counts(user_id=user_id)
     celebrities = [a for a, n in following.items() if n >= rt.settings.celebrity_followers]
     channels = [live.timeline_channel(user_id), *map(live.author_channel, celebrities)]
     presence = [live.timeline_presence(user_id)]
-    async with rt.broker.subscribe(channels, presence=presence) as subscription:
-        async for event in _events(subscription):
-            if "tweet" in event:
-                yield event["tweet"]
-            elif "followed" in event:
-                author_id = event["followed"]
-                count = await graph.follower_count(user_id=author_id)
-                if count >= rt.settings.celebrity_followers:
-                    await subscription.add(live.author_channel(author_id))
-            elif "unfollowed" in event:
-                await subscription.remove(live.author_channel(event["unfollowed"]))
+    with _client_errors():
+        async with rt.broker.subscribe(channels, presence=presence) as subscription:
+            async for event in _events(subscription, authorize):
+                if "tweet" in event:
+                    yield event["tweet"]
+                elif "followed" in event:
+                    author_id = event["followed"]
+                    count = await graph.follower_count(user_id=author_id)
+                    if count >= rt.settings.celebrity_followers:
+                        await subscription.add(live.author_channel(author_id))
+                elif "unfollowed" in event:
+                    await subscription.remove(live.author_channel(event["unfollowed"]))
 
 
-async def notifications(rt: Runtime, *, user_id: int) -> AsyncIterator[int]:
+async def notifications(
+    rt: Runtime, *, user_id: int, authorize: Authorize | None = None
+) -> AsyncIterator[int]:
     """Ids of ``user_id``'s notifications made from now on."""
-    async with rt.broker.subscribe([live.notifications_channel(user_id)]) as subscription:
-        async for event in _events(subscription):
-            if "notification" in event:
-                yield event["notification"]
+    with _client_errors():
+        async with rt.broker.subscribe([live.notifications_channel(user_id)]) as subscription:
+            async for event in _events(subscription, authorize):
+                if "notification" in event:
+                    yield event["notification"]
 
 
-async def _events(subscription: Subscription) -> AsyncIterator[dict[str, int]]:
-    """Decoded messages, without repeats of recently delivered ids; a slow
-    consumer ends with ``RATE_LIMITED`` (the client may subscribe again)."""
-    recent: OrderedDict[tuple[str, int], None] = OrderedDict()
+@contextlib.contextmanager
+def _client_errors() -> Iterator[None]:
+    """The broker's endings as the errors clients see: a dropped slow consumer
+    is ``RATE_LIMITED``; an interruption, or Redis unreachable mid-delivery
+    (say, recomputing trends), ``EVENTS_MISSED``. Both may subscribe again
+    (and should refetch: messages were lost)."""
     try:
-        async for message in subscription:
-            event = live.decode(message.data)
-            key = next(iter(event.items()))
-            if key[0] in _DELIVERED_ONCE:
-                if key in recent:
-                    continue
-                recent[key] = None
-                if len(recent) > RECENT_IDS:
-                    recent.popitem(last=False)
-            yield event
+        yield
     except SlowConsumer:
         raise RateLimited(
             "This subscription fell too far behind and was dropped; subscribe again.",
             retry_after=SLOW_CONSUMER_RETRY_SECONDS,
         ) from None
+    except (Interrupted, RedisConnectionError, RedisTimeoutError) as exc:
+        log.info("a live subscription was interrupted: %r", exc)
+        raise EventsMissed(retry_after=EVENTS_MISSED_RETRY_SECONDS) from None
+
+
+async def _events(
+    subscription: Subscription, authorize: Authorize | None
+) -> AsyncIterator[dict[str, int]]:
+    """Decoded messages, without repeats of recently delivered ids, each let
+    through only while ``authorize()`` passes; it is also called at least
+    every TOKEN_RECHECK_SECONDS while nothing comes."""
+    loop = asyncio.get_running_loop()
+    recent: OrderedDict[tuple[str, int], None] = OrderedDict()
+    recheck_at = loop.time() + TOKEN_RECHECK_SECONDS
+    while True:
+        within = None if authorize is None else max(0.0, recheck_at - loop.time())
+        message = await subscription.get(within)
+        if authorize is not None and loop.time() >= recheck_at:
+            await _recheck(authorize)
+            recheck_at = loop.time() + TOKEN_RECHECK_SECONDS
+        if message is None:
+            continue
+        event = live.decode(message.data)
+        key = next(iter(event.items()))
+        if key[0] in _DELIVERED_ONCE:
+            if key in recent:
+                continue
+            recent[key] = None
+            if len(recent) > RECENT_IDS:
+                recent.popitem(last=False)
+            if authorize is not None:  # nothing reaches a revoked token
+                await _authorized(authorize)
+                recheck_at = loop.time() + TOKEN_RECHECK_SECONDS
+        yield event
+
+
+async def _recheck(authorize: Authorize) -> None:
+    """The periodic check: a revoked token ends the subscription; a check that
+    could not be made (Redis and Postgres away) is retried next period."""
+    try:
+        await authorize()
+    except ChirpError:
+        raise
+    except Exception:
+        log.warning("could not re-check a live subscriber's token; retrying", exc_info=True)
+
+
+async def _authorized(authorize: Authorize) -> None:
+    """The check before a delivery: what cannot be checked is not delivered."""
+    try:
+        await authorize()
+    except ChirpError:
+        raise
+    except Exception as exc:
+        log.warning("could not check a live subscriber's token", exc_info=True)
+        raise Interrupted(f"token check failed: {exc!r}") from exc
 
 
 async def trend_lists(
@@ -206,18 +285,20 @@ async def trend_lists(
     size = trends.DEFAULT_TRENDS if first is None else check_first(first)
     shown: list[str] | None = None
     key = f"trends:{window.name}"
-    async with rt.broker.shared(key, lambda: _watch_trends(rt, window)) as lists:
-        async for records in lists:
-            top = records[:size]
-            tags = [record.hashtag for record in top]
-            if tags != shown:
-                shown = tags
-                yield top
+    with _client_errors():
+        async with rt.broker.shared(key, lambda: _watch_trends(rt, window)) as lists:
+            async for records in lists:
+                top = records[:size]
+                tags = [record.hashtag for record in top]
+                if tags != shown:
+                    shown = tags
+                    yield top
 
 
 async def _watch_trends(rt: Runtime, window: TrendWindow) -> AsyncIterator[list[TrendRecord]]:
     """One per process and window: the top list, recomputed when the worker
-    signals a change, at most once per TRENDS_MIN_INTERVAL_SECONDS."""
+    signals a change (or the broker may have missed one), at most once per
+    TRENDS_MIN_INTERVAL_SECONDS."""
     loop = asyncio.get_running_loop()
     async with rt.broker.subscribe([trends.channel(window)], signal=True) as signals:
         while True:

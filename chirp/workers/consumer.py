@@ -5,16 +5,25 @@ Each step first claims entries that another consumer took and never acked
 handler finished, so a crash redelivers it; handlers are idempotent, so a
 redelivery changes nothing twice. An entry that keeps failing is moved to a
 dead-letter stream after ``MAX_DELIVERIES`` so it cannot block the rest.
+
+When Redis goes away (a restart, a failover) every step fails until it is
+back; the consumer retries with backoff (redis-py opens a new connection on
+the next command), logs the outage once rather than once per attempt, and
+starts again from the first retry delay as soon as a step succeeds. A Redis
+that comes back empty has lost its groups: each step re-creates its group.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable
+from typing import Final
 
+from chirp.backoff import Backoff
 from chirp.persistence import streams
 from chirp.persistence.streams import Event
 from chirp.runtime import Runtime
@@ -32,8 +41,11 @@ BLOCK_MS = 1_000
 #: A failing entry is retried (after CLAIM_IDLE_MS each time) this often,
 #: then dead-lettered.
 MAX_DELIVERIES = 5
-#: After Redis errors the loop retries this often.
-RETRY_SECONDS = 1.0
+#: After Redis errors the loop retries after this, doubling up to the cap: a
+#: restart is back within a second or two; a long outage costs a few
+#: attempts a minute per consumer.
+RETRY_INITIAL_SECONDS: Final = 0.1
+RETRY_MAX_SECONDS: Final = 5.0
 
 Handler = Callable[[Runtime, Event], Awaitable[None]]
 
@@ -58,6 +70,14 @@ class StreamConsumer:
         self.name = name or consumer_name()
         self._handler = handler
         self._claim_idle_ms = claim_idle_ms
+        self._backoff = Backoff(initial=RETRY_INITIAL_SECONDS, cap=RETRY_MAX_SECONDS)
+        #: The last wait after a failed step (0 before any).
+        self.retry_delay = 0.0
+
+    @property
+    def failures(self) -> int:
+        """Steps failed in a row (0 once one succeeds)."""
+        return self._backoff.failures
 
     async def step(self, *, block_ms: int = BLOCK_MS) -> int:
         """Handle claimable and new entries once; return how many were handled."""
@@ -96,5 +116,12 @@ class StreamConsumer:
             try:
                 await self.step()
             except Exception:
-                log.exception("%s: stream read failed; retrying", self.group)
-                await asyncio.sleep(RETRY_SECONDS)
+                if not self.failures:
+                    log.exception("%s: stream read failed; retrying with backoff", self.group)
+                self.retry_delay = self._backoff.next_delay()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.retry_delay)
+                continue
+            if self.failures:
+                log.info("%s: stream reads work again after %d failures", self.group, self.failures)
+                self._backoff.reset()
