@@ -16,11 +16,17 @@ from tests.support import PASSWORD, error_codes, sign_up
 NUL = "a\x00b"
 SURROGATE = "a\ud800b"
 
-SIGN_UP = "mutation($h: String!, $p: String!, $d: String) { signUp(handle: $h, password: $p, displayName: $d) { token } }"
+SIGN_UP = (
+    "mutation($h: String!, $p: String!, $d: String) "
+    "{ signUp(handle: $h, password: $p, displayName: $d) { token } }"
+)
 LOG_IN = "mutation($h: String!, $p: String!) { logIn(handle: $h, password: $p) { token } }"
 UPDATE = "mutation($d: String, $b: String) { updateProfile(displayName: $d, bio: $b) { handle } }"
 POST = "mutation($t: String!) { postTweet(text: $t) { id } }"
-SHORTEN = "mutation($u: String!, $a: String, $e: DateTime) { shortenUrl(url: $u, alias: $a, expiresAt: $e) { code } }"
+SHORTEN = (
+    "mutation($u: String!, $a: String, $e: DateTime) "
+    "{ shortenUrl(url: $u, alias: $a, expiresAt: $e) { code } }"
+)
 SHORT_LINK = "query($c: String!) { shortLink(code: $c) { code } }"
 USER = "query($h: String!) { user(handle: $h) { id } }"
 HASHTAG = "query($t: String!) { hashtagFeed(tag: $t) { edges { cursor } } }"
@@ -112,7 +118,7 @@ async def test_a_surrogate_in_the_operation_name_is_a_coded_error(
 
 
 async def test_a_5000_digit_integer_variable_is_a_coded_error(client: httpx.AsyncClient) -> None:
-    body = '{"query": %s, "variables": {"n": %s}}' % (json.dumps(TWEETS_PAGE), "9" * 5_000)
+    body = f'{{"query": {json.dumps(TWEETS_PAGE)}, "variables": {{"n": {"9" * 5_000}}}}}'
     response = await client.post(
         "/graphql", content=body, headers={"content-type": "application/json"}
     )
